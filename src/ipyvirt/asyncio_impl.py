@@ -1,0 +1,548 @@
+"""The libvirt event loop contract on asyncio loops, safe to call from any thread.
+
+How it works, and why:
+
+- Timers run on the *main* loop as asyncio ``call_at``/``call_soon`` handles. A hook called on
+  that loop's thread arms the handle at once; from any other thread it records the wanted
+  state and hands the arming over with ``call_soon_threadsafe``, which wakes the loop (a plain
+  ``call_soon`` from another thread would wait for whatever wakes the loop next).
+- Watches live in an epoll set of our own, whose single fd the *handle* loop reads (by default
+  the main loop; the kernel extension gives it a loop in a helper thread). epoll_ctl is
+  thread-safe and the kernel wakes the outer loop when a newly watched fd is ready, so watch
+  hooks never need a hand-over. epoll also tells the real condition of each fd, so ERROR and
+  HANGUP are reported as they happen, and several watches share one fd without asyncio's
+  one-reader-per-fd limit.
+- A removed entry's free function is queued on the loop that owned the entry and run by a
+  callback of its own: after the remove hook returned, outside any callback or hook, once.
+- libvirt accepts one implementation per process, so the state (ids, watches, timers, owed
+  frees) outlives a loop: :meth:`AsyncioEventImpl.bind` moves it to new loops. While the bound
+  loop is closed, changes are kept and reported in one log line, never dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import select
+import threading
+from asyncio import events as _asyncio_events
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from ipyvirt.errors import LoopBusy, LoopNotRunning
+from ipyvirt.eventimpl import (
+    HANDLE_ERROR,
+    HANDLE_HANGUP,
+    HANDLE_READABLE,
+    HANDLE_WRITABLE,
+    EventImpl,
+    FreeCallback,
+    HandleCallback,
+    TimeoutCallback,
+)
+from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
+
+__all__ = ["AsyncioEventImpl"]
+
+log = logging.getLogger("ipyvirt")
+
+_INT_MAX: Final = 2**31 - 1
+_ALWAYS: Final = HANDLE_ERROR | HANDLE_HANGUP
+
+# epoll's bits -> libvirt's, indexed by (revents & 0x1F): IN 1, PRI 2, OUT 4, ERR 8, HUP 16.
+_FROM_EPOLL: Final = tuple(
+    (HANDLE_READABLE if ev & select.EPOLLIN else 0)
+    | (HANDLE_WRITABLE if ev & select.EPOLLOUT else 0)
+    | (HANDLE_ERROR if ev & select.EPOLLERR else 0)
+    | (HANDLE_HANGUP if ev & select.EPOLLHUP else 0)
+    for ev in range(32)
+)
+
+
+@dataclass(eq=False)
+class _Watch:
+    id: int
+    fd: int
+    events: int
+    cb: HandleCallback
+    opaque: Any
+    ff: FreeCallback | None
+    dispatches: int = 0
+    removed: bool = False
+
+
+@dataclass(eq=False)
+class _Timer:
+    id: int
+    interval: int
+    cb: TimeoutCallback
+    opaque: Any
+    ff: FreeCallback | None
+    fires: int = 0
+    removed: bool = False
+    # only touched on the main loop's thread
+    handle: asyncio.Handle | None = None
+
+
+@dataclass(eq=False)
+class _Lane:
+    """One asyncio loop serving part of the implementation, with the frees it owes."""
+
+    name: str
+    loop: asyncio.AbstractEventLoop | None = None
+    thread: str = ""
+    frees: list[tuple[FreeCallback | None, Any]] = field(default_factory=list)
+    free_scheduled: bool = False
+    closed_reported: bool = False
+
+
+def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
+    if lane.loop is not loop:
+        lane.loop = loop
+        lane.thread = ""
+    lane.closed_reported = False
+
+
+def _running_loop() -> asyncio.AbstractEventLoop | None:
+    # the C accelerated getter: no exception when none runs, unlike get_running_loop()
+    return _asyncio_events._get_running_loop()
+
+
+class AsyncioEventImpl(EventImpl):
+    """libvirt's event loop on asyncio: timers on *loop*, fd watches on *handle_loop*.
+
+    *loop* defaults to the running loop; *handle_loop* to *loop*. Every hook may be called
+    from any thread. Callbacks that raise are logged with their traceback and counted.
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        handle_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        # Guards the registry below; never held while a callback or free function runs, so
+        # a callback may call any hook (libvirt's callbacks do).
+        self._lock = threading.Lock()
+        self._watches: dict[int, _Watch] = {}
+        self._timers: dict[int, _Timer] = {}
+        # fd -> its watches in id order; tuples, replaced whole, so dispatch reads them bare
+        self._by_fd: dict[int, tuple[_Watch, ...]] = {}
+        self._epoll = select.epoll()
+        self._epoll_masks: dict[int, int] = {}
+        self._main = _Lane("main")
+        self._io = self._main
+        self._last_id = 0
+        self._pending_frees = 0
+        self._drain_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._handles_added = self._handles_removed = 0
+        self._timeouts_added = self._timeouts_removed = 0
+        self._frees_run = self._callback_errors = 0
+        # dispatches and fires of entries already removed, so the totals never go down
+        self._retired_dispatches = self._retired_fires = 0
+        self._closed = False
+        self.bind(loop, handle_loop=handle_loop)
+
+    def __repr__(self) -> str:
+        loops = self._main.name if self._io is self._main else f"main,{self._io.name}"
+        return (
+            f"<{type(self).__name__} watches={len(self._watches)} "
+            f"timers={len(self._timers)} loops={loops}>"
+        )
+
+    # -- binding to loops --------------------------------------------------------------------
+
+    def bind(
+        self,
+        loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        handle_loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        """Serve timers on *loop* (default: the running one) and watches on *handle_loop*.
+
+        Everything alive moves over: watches, timers (re-armed from now) and owed frees.
+        A loop still running in another thread must be stopped first.
+        """
+        if loop is None:
+            loop = _running_loop()
+            if loop is None:
+                raise LoopNotRunning(
+                    "AsyncioEventImpl needs an asyncio loop and none is running here: pass "
+                    "loop=..., or call ipyvirt.start(), which runs one in a background thread."
+                )
+        handle_loop = handle_loop or loop
+        if self._closed:
+            raise LoopNotRunning("this AsyncioEventImpl was closed: create a new one.")
+        for lane, new in ((self._main, loop), (self._io, handle_loop)):
+            old = lane.loop
+            if old not in (None, new) and old.is_running() and old is not _running_loop():
+                raise LoopBusy(
+                    f"the {lane.name} loop {old!r} still runs in another thread: stop it "
+                    "before binding ipyvirt's event loop elsewhere."
+                )
+        self._detach_epoll()
+        with self._lock:
+            _rebind_lane(self._main, loop)
+            if handle_loop is loop:
+                if self._io is not self._main:  # the io lane's owed frees move with its watches
+                    self._main.frees += self._io.frees
+                self._io = self._main
+            else:
+                if self._io is self._main:
+                    self._io = _Lane("io")
+                _rebind_lane(self._io, handle_loop)
+            timers = list(self._timers.values())
+            lanes = [self._main] if self._io is self._main else [self._main, self._io]
+            for lane in lanes:
+                lane.free_scheduled = False
+        self._call_soon(self._io, self._attach_epoll, handle_loop, direct_ok=True)
+        for timer in timers:
+            self._call_soon(self._main, self._arm, timer, direct_ok=True)
+        for lane in lanes:
+            self._schedule_frees(lane)
+
+    def _attach_epoll(self, loop: asyncio.AbstractEventLoop) -> None:
+        if self._io.loop is loop and not self._closed:
+            loop.add_reader(self._epoll.fileno(), self._dispatch_ready)
+
+    def _detach_epoll(self) -> None:
+        old = self._io.loop
+        if old is not None and not old.is_closed():
+            if old.is_running() and old is not _running_loop():
+                old.call_soon_threadsafe(old.remove_reader, self._epoll.fileno())
+            else:
+                old.remove_reader(self._epoll.fileno())
+
+    def close(self) -> None:
+        """Detach from the loops and release the epoll set.
+
+        For implementations that were never registered: libvirt keeps calling a registered
+        one for the rest of the process.
+        """
+        self._detach_epoll()
+        with self._lock:
+            timers = list(self._timers.values())
+            self._closed = True
+        for timer in timers:
+            timer.removed = True
+            self._call_soon(self._main, self._arm, timer, direct_ok=True)
+        self._epoll.close()
+
+    # -- running things on the right loop -----------------------------------------------------
+
+    def _call_soon(
+        self, lane: _Lane, fn: Callable[..., object], *args: Any, direct_ok: bool = False
+    ) -> bool:
+        """Run *fn* on *lane*'s loop: now if we are on it (or, with *direct_ok*, if it is not
+        running), else handed over, waking it. False if the loop is closed."""
+        loop = lane.loop
+        if loop is None:
+            return False
+        running = _running_loop()
+        if running is loop or (direct_ok and not loop.is_running() and not loop.is_closed()):
+            fn(*args)
+            return True
+        try:
+            loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # the loop is closed
+            self._report_closed(lane)
+            return False
+        return True
+
+    def _report_closed(self, lane: _Lane) -> None:
+        if not lane.closed_reported:
+            lane.closed_reported = True
+            log.error(
+                "ipyvirt: the asyncio loop serving libvirt's %s is closed; libvirt's events "
+                "wait, none lost, until impl.bind(loop) or ipyvirt.start() gives it a new one.",
+                "timers" if lane is self._main else "fd watches",
+            )
+
+    def _next_id(self) -> int:
+        # libvirt ids are C ints and 0 means "none": count from 1, wrap past INT_MAX, and
+        # skip ids still alive.
+        while True:
+            self._last_id = self._last_id % _INT_MAX + 1
+            if self._last_id not in self._watches and self._last_id not in self._timers:
+                return self._last_id
+
+    # -- fd watches -----------------------------------------------------------------------------
+
+    def add_handle(
+        self, fd: int, events: int, cb: HandleCallback, opaque: Any, ff: FreeCallback | None
+    ) -> int:
+        with self._lock:
+            watch = _Watch(self._next_id(), fd, events, cb, opaque, ff)
+            self._watches[watch.id] = watch
+            self._by_fd[fd] = (*self._by_fd.get(fd, ()), watch)
+            try:
+                self._sync_fd(fd)
+            except OSError as err:
+                del self._watches[watch.id]
+                self._drop_from_fd(watch)
+                log.error("ipyvirt: cannot watch fd %d: %s", fd, err.strerror or err)
+                return -1
+            self._handles_added += 1
+        return watch.id
+
+    def update_handle(self, watch: int, events: int) -> None:
+        with self._lock:
+            entry = self._watches.get(watch)
+            if entry is None:
+                log.warning("ipyvirt: update_handle(%d): no such watch; ignored", watch)
+                return
+            entry.events = events
+            try:
+                self._sync_fd(entry.fd)
+            except OSError as err:
+                log.error("ipyvirt: cannot watch fd %d: %s", entry.fd, err.strerror or err)
+
+    def remove_handle(self, watch: int) -> int:
+        with self._lock:
+            entry = self._watches.pop(watch, None)
+            if entry is None:
+                log.warning("ipyvirt: remove_handle(%d): no such watch", watch)
+                return -1
+            entry.removed = True
+            self._drop_from_fd(entry)
+            try:
+                self._sync_fd(entry.fd)
+            except OSError:  # the fd was closed first: the kernel left the set already
+                pass
+            self._handles_removed += 1
+            self._retired_dispatches += entry.dispatches
+            self._owe_free(self._io, entry.ff, entry.opaque)
+        self._schedule_frees(self._io)
+        return 0
+
+    def _drop_from_fd(self, watch: _Watch) -> None:
+        rest = tuple(w for w in self._by_fd[watch.fd] if w is not watch)
+        if rest:
+            self._by_fd[watch.fd] = rest
+        else:
+            del self._by_fd[watch.fd]
+
+    def _sync_fd(self, fd: int) -> None:
+        """Make the epoll set ask for what *fd*'s watches want (called under the lock)."""
+        wanted = 0
+        for w in self._by_fd.get(fd, ()):
+            wanted |= w.events
+        want = 0
+        if wanted:  # ERR and HUP are always reported: ask for them explicitly, never mask 0
+            want = select.EPOLLERR | select.EPOLLHUP
+            if wanted & HANDLE_READABLE:
+                want |= select.EPOLLIN
+            if wanted & HANDLE_WRITABLE:
+                want |= select.EPOLLOUT
+        have = self._epoll_masks.get(fd, 0)
+        if want == have:
+            return
+        if not want:
+            del self._epoll_masks[fd]
+            self._epoll.unregister(fd)
+            return
+        # An fd closed and reopened under the same number left the set on close.
+        try:
+            if have:
+                self._epoll.modify(fd, want)
+            else:
+                self._epoll.register(fd, want)
+        except (FileNotFoundError, FileExistsError):
+            if have:
+                self._epoll.register(fd, want)
+            else:
+                self._epoll.modify(fd, want)
+        self._epoll_masks[fd] = want
+
+    def _dispatch_ready(self) -> None:
+        """The handle loop's reader callback: run the callbacks of every ready watch."""
+        io = self._io
+        if not io.thread:
+            io.thread = threading.current_thread().name
+        by_fd = self._by_fd
+        for fd, revents in self._epoll.poll(0):
+            got = _FROM_EPOLL[revents & 0x1F]
+            for w in by_fd.get(fd, ()):
+                # a callback earlier in this round may have removed or changed w
+                wanted = w.events
+                if w.removed or not wanted:
+                    continue
+                events = got & (wanted | _ALWAYS)
+                if events:
+                    w.dispatches += 1
+                    try:
+                        self._run_handle_callback(w.id, fd, events, w.cb, w.opaque)
+                    except Exception:
+                        self._callback_failed("watch", w.id)
+
+    # -- timers ---------------------------------------------------------------------------------
+
+    def add_timeout(
+        self, frequency_ms: int, cb: TimeoutCallback, opaque: Any, ff: FreeCallback | None
+    ) -> int:
+        with self._lock:
+            timer = _Timer(self._next_id(), frequency_ms, cb, opaque, ff)
+            self._timers[timer.id] = timer
+            self._timeouts_added += 1
+        self._call_soon(self._main, self._arm, timer)
+        return timer.id
+
+    def update_timeout(self, timer: int, frequency_ms: int) -> None:
+        with self._lock:
+            entry = self._timers.get(timer)
+            if entry is None:
+                log.warning("ipyvirt: update_timeout(%d): no such timer; ignored", timer)
+                return
+            entry.interval = frequency_ms
+        self._call_soon(self._main, self._arm, entry)
+
+    def remove_timeout(self, timer: int) -> int:
+        with self._lock:
+            entry = self._timers.pop(timer, None)
+            if entry is None:
+                log.warning("ipyvirt: remove_timeout(%d): no such timer", timer)
+                return -1
+            entry.removed = True
+            self._timeouts_removed += 1
+            self._retired_fires += entry.fires
+            self._owe_free(self._main, entry.ff, entry.opaque)
+        self._call_soon(self._main, self._arm, entry)
+        self._schedule_frees(self._main)
+        return 0
+
+    def _arm(self, timer: _Timer) -> None:
+        """Schedule *timer*'s next fire from its wanted state (on the main loop's thread)."""
+        if timer.handle is not None:
+            timer.handle.cancel()
+            timer.handle = None
+        loop = self._main.loop
+        if timer.removed or timer.interval < 0 or loop is None or self._closed:
+            return
+        if timer.interval == 0:
+            timer.handle = loop.call_soon(self._fire, timer)
+        else:
+            timer.handle = loop.call_at(loop.time() + timer.interval / 1000, self._fire, timer)
+
+    def _fire(self, timer: _Timer) -> None:
+        timer.handle = None
+        if timer.removed or timer.interval < 0:
+            return
+        main = self._main
+        if not main.thread:
+            main.thread = threading.current_thread().name
+        # Re-arm before the callback, as libvirt's own loop does: the callback may change or
+        # remove the timer, and that must win.
+        self._arm(timer)
+        timer.fires += 1
+        try:
+            self._run_timeout_callback(timer.id, timer.cb, timer.opaque)
+        except Exception:
+            self._callback_failed("timer", timer.id)
+
+    # -- frees ----------------------------------------------------------------------------------
+
+    def _owe_free(self, lane: _Lane, ff: FreeCallback | None, opaque: Any) -> None:
+        # under the lock
+        lane.frees.append((ff, opaque))
+        self._pending_frees += 1
+
+    def _schedule_frees(self, lane: _Lane) -> None:
+        with self._lock:
+            if lane.free_scheduled or not lane.frees:
+                return
+            lane.free_scheduled = True
+        loop = lane.loop
+        # Never run here: we are inside a hook, perhaps inside a callback.
+        if loop is not None and _running_loop() is loop:
+            loop.call_soon(self._run_frees, lane)
+        elif not self._call_soon(lane, self._run_frees, lane):
+            with self._lock:
+                lane.free_scheduled = False  # bind() schedules them on the next loop
+
+    def _run_frees(self, lane: _Lane) -> None:
+        with self._lock:
+            frees, lane.frees = lane.frees, []
+            lane.free_scheduled = False
+        for ff, opaque in frees:
+            try:
+                self._free_callback_opaque(ff, opaque)
+            except Exception:
+                log.exception("ipyvirt: a libvirt free function raised")
+        with self._lock:
+            self._pending_frees -= len(frees)
+            self._frees_run += len(frees)
+            waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+            if self._pending_frees == 0:
+                waiters, self._drain_waiters = self._drain_waiters, []
+        for loop, fut in waiters:
+            try:
+                loop.call_soon_threadsafe(_resolve, fut)
+            except RuntimeError:  # that waiter's loop is closed: nobody waits any more
+                pass
+
+    async def drain(self, timeout: float | None = None) -> None:
+        """Wait until every removed watch's and timer's free function has run.
+
+        Raises :class:`TimeoutError` saying how many are still owed after *timeout* seconds.
+        """
+        loop = asyncio.get_running_loop()
+        with self._lock:
+            if self._pending_frees == 0:
+                return
+            fut: asyncio.Future[None] = loop.create_future()
+            self._drain_waiters.append((loop, fut))
+        try:
+            await asyncio.wait_for(fut, timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"{self._pending_frees} free functions still owed after {timeout} s: is the "
+                "loop that owns them running?"
+            ) from None
+
+    def is_idle(self) -> bool:
+        """No live watch or timer, and no free function owed."""
+        with self._lock:
+            return not self._watches and not self._timers and not self._pending_frees
+
+    # -- observability --------------------------------------------------------------------------
+
+    def _callback_failed(self, kind: str, ident: int) -> None:
+        with self._lock:
+            self._callback_errors += 1
+        log.exception("ipyvirt: the callback of libvirt %s %d raised; loop goes on", kind, ident)
+
+    def statistics(self) -> LoopStatistics:
+        """A consistent snapshot of the live watches and timers and of the counters."""
+        with self._lock:
+            io, main = self._io, self._main
+            watches = tuple(
+                WatchInfo(w.id, w.fd, w.events, w.dispatches, io.name, io.thread)
+                for w in self._watches.values()
+            )
+            timers = tuple(
+                TimerInfo(t.id, t.interval, t.fires, main.name, main.thread)
+                for t in self._timers.values()
+            )
+            loops = ((main.name, main.thread),) + (() if io is main else ((io.name, io.thread),))
+            dispatches = sum(w.dispatches for w in self._watches.values())
+            fires = sum(t.fires for t in self._timers.values())
+            return LoopStatistics(
+                watches=watches,
+                timers=timers,
+                pending_frees=self._pending_frees,
+                handles_added=self._handles_added,
+                handles_removed=self._handles_removed,
+                timeouts_added=self._timeouts_added,
+                timeouts_removed=self._timeouts_removed,
+                frees_run=self._frees_run,
+                dispatches=self._retired_dispatches + dispatches,
+                fires=self._retired_fires + fires,
+                callback_errors=self._callback_errors,
+                loops=loops,
+            )
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)

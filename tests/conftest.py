@@ -1,0 +1,48 @@
+"""Fixtures shared by every test: a real libvirtd, and ipyvirt registered with libvirt.
+
+libvirt accepts one event loop implementation per process and this test process registers
+ipyvirt's, once; a test that needs another registration runs a subprocess or a kernel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+
+import pytest
+
+import ipyvirt
+
+from libvirtd import Libvirtd
+
+
+@pytest.fixture(scope="session")
+def libvirtd() -> Iterator[Libvirtd]:
+    """A libvirtd of our own (keepalive 5 s x 5, its defaults), stopped after the session."""
+    with Libvirtd() as daemon:
+        yield daemon
+
+
+class Registered:
+    """The process's registered AsyncioEventImpl, moved to a fresh loop for each test."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.impl = ipyvirt.AsyncioEventImpl(self.loop).register()
+
+    def fresh_loop(self) -> asyncio.AbstractEventLoop:
+        old, self.loop = self.loop, asyncio.new_event_loop()
+        self.impl.bind(self.loop)
+        old.close()
+        return self.loop
+
+
+@pytest.fixture(scope="session")
+def registered() -> Registered:
+    return Registered()
+
+
+@pytest.fixture
+def libvirt_loop(registered: Registered) -> asyncio.AbstractEventLoop:
+    """A new loop that the registered implementation serves for this test."""
+    return registered.fresh_loop()

@@ -1,0 +1,54 @@
+"""Every clause of the event loop contract, against ipyvirt's AsyncioEventImpl.
+
+``direct``: the hooks called with Python callables on a fresh implementation per clause.
+``libvirt``: through libvirt's C API to the implementation this process registered.
+``daemon``: through a real libvirtd's socket, an fd watch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from ipyvirt import AsyncioEventImpl
+from ipyvirt.testing import Clause, clauses_for, run_clause
+
+from conftest import Registered
+from libvirtd import Libvirtd
+
+
+def _ids(clauses: list[Clause]) -> list[str]:
+    return [c.name for c in clauses]
+
+
+@pytest.mark.parametrize("clause", clauses_for("direct"), ids=_ids(clauses_for("direct")))
+def test_direct(clause: Clause) -> None:
+    run_clause(clause, "direct", factory=AsyncioEventImpl)
+
+
+@pytest.mark.parametrize("clause", clauses_for("libvirt"), ids=_ids(clauses_for("libvirt")))
+def test_through_libvirt(clause: Clause, libvirt_loop: asyncio.AbstractEventLoop) -> None:
+    run_clause(clause, "libvirt", loop=libvirt_loop)
+
+
+@pytest.mark.daemon
+@pytest.mark.parametrize("clause", clauses_for("daemon"), ids=_ids(clauses_for("daemon")))
+def test_through_daemon(
+    clause: Clause, libvirt_loop: asyncio.AbstractEventLoop, libvirtd: Libvirtd
+) -> None:
+    run_clause(clause, "daemon", loop=libvirt_loop, daemon_uri=libvirtd.test_uri)
+
+
+def test_every_clause_runs_somewhere() -> None:
+    from ipyvirt.testing import CLAUSES
+
+    modes = {"direct", "libvirt", "daemon"}
+    assert all(set(c.modes) <= modes and c.modes for c in CLAUSES)
+    assert len({c.name for c in CLAUSES}) == len(CLAUSES)
+
+
+def test_registered_impl_is_ours(registered: Registered) -> None:
+    import ipyvirt
+
+    assert ipyvirt.registered_impl() is registered.impl

@@ -1,0 +1,46 @@
+"""The public API is exactly ``ipyvirt.__all__``, and importing it stays light."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import ipyvirt
+
+
+def test_public_names() -> None:
+    assert sorted(ipyvirt.__all__) == sorted(
+        [
+            "HANDLE_ERROR",
+            "HANDLE_HANGUP",
+            "HANDLE_READABLE",
+            "HANDLE_WRITABLE",
+            "AsyncioEventImpl",
+            "EventImpl",
+            "EventLoopAlreadyRegistered",
+            "IpyvirtError",
+            "LoopBusy",
+            "LoopNotRunning",
+            "LoopStatistics",
+            "TimerInfo",
+            "WatchInfo",
+            "__version__",
+            "registered_impl",
+        ]
+    )
+    for name in ipyvirt.__all__:
+        assert hasattr(ipyvirt, name), name
+
+
+def test_import_does_not_pull_in_ipython_or_widgets() -> None:
+    code = (
+        "import sys, ipyvirt; "
+        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_errors_share_one_base() -> None:
+    for err in (ipyvirt.EventLoopAlreadyRegistered, ipyvirt.LoopBusy, ipyvirt.LoopNotRunning):
+        assert issubclass(err, ipyvirt.IpyvirtError)
