@@ -49,6 +49,8 @@ log = logging.getLogger("ipyvirt")
 
 _INT_MAX: Final = 2**31 - 1
 _ALWAYS: Final = HANDLE_ERROR | HANDLE_HANGUP
+# ready fds taken per wakeup; more wait for the next iteration (epoll is level-triggered)
+_MAX_EVENTS: Final = 64
 
 # epoll's bits -> libvirt's, indexed by (revents & 0x1F): IN 1, PRI 2, OUT 4, ERR 8, HUP 16.
 _FROM_EPOLL: Final = tuple(
@@ -60,7 +62,7 @@ _FROM_EPOLL: Final = tuple(
 )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Watch:
     id: int
     fd: int
@@ -72,7 +74,7 @@ class _Watch:
     removed: bool = False
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class _Timer:
     id: int
     interval: int
@@ -357,22 +359,23 @@ class AsyncioEventImpl(EventImpl):
 
     def _dispatch_ready(self) -> None:
         """The handle loop's reader callback: run the callbacks of every ready watch."""
-        io = self._io
-        if not io.thread:
-            io.thread = threading.current_thread().name
+        # The hot path: one epoll_wait(0) tells every ready fd with its real condition.
+        if not self._io.thread:
+            self._io.thread = threading.current_thread().name
         by_fd = self._by_fd
-        for fd, revents in self._epoll.poll(0):
+        run = self._run_handle_callback
+        for fd, revents in self._epoll.poll(0, _MAX_EVENTS):
             got = _FROM_EPOLL[revents & 0x1F]
             for w in by_fd.get(fd, ()):
                 # a callback earlier in this round may have removed or changed w
                 wanted = w.events
-                if w.removed or not wanted:
+                if not wanted or w.removed:
                     continue
                 events = got & (wanted | _ALWAYS)
                 if events:
                     w.dispatches += 1
                     try:
-                        self._run_handle_callback(w.id, fd, events, w.cb, w.opaque)
+                        run(w.id, fd, events, w.cb, w.opaque)
                     except Exception:
                         self._callback_failed("watch", w.id)
 
