@@ -164,14 +164,26 @@ class EventImpl(abc.ABC):
                     f"{_registered!r} is already libvirt's event loop in this process and "
                     "libvirt accepts only one: reuse it (bind it to another loop) instead."
                 )
+            probe: list[int] = []
             try:
-                libvirt.virEventRegisterImpl(*libvirt_hooks(self))
+                libvirt.virEventRegisterImpl(*libvirt_hooks(self, probe))
             except (RuntimeError, libvirt.libvirtError) as err:
                 raise EventLoopAlreadyRegistered(
                     f"libvirt refused a second event loop implementation ({err}): another one "
                     "(libvirtaio, the default impl) owns this process; restart it and register "
                     "ipyvirt first."
                 ) from None
+            # libvirt-python accepts hooks after virEventRegisterDefaultImpl() but libvirt
+            # ignores them ("Ignoring attempt to replace registered event loop"): ask libvirt
+            # for a timer and see who gets the call.
+            timer = libvirt.virEventAddTimeout(-1, _ignore, None)
+            libvirt.virEventRemoveTimeout(timer)
+            if not probe:
+                raise EventLoopAlreadyRegistered(
+                    "libvirt's default event loop (virEventRegisterDefaultImpl) already owns "
+                    "this process and libvirt ignored ipyvirt's: restart it and register "
+                    "ipyvirt before anything else."
+                )
             _registered = self
         return self
 
@@ -194,6 +206,10 @@ def registered_impl() -> EventImpl | None:
 # value: an exception must never unwind into libvirt's C code.
 
 
+def _ignore(*args: object) -> None:
+    pass
+
+
 def _invoke_libvirt_free(opaque: Any) -> None:
     libvirt.virEventInvokeFreeCallback(opaque)
 
@@ -210,8 +226,10 @@ def _guarded(name: str, hook: Callable[..., Any], failed: int | None) -> Callabl
     return adapter
 
 
-def _with_ff(hook: Callable[..., int]) -> Callable[..., int]:
+def _with_ff(hook: Callable[..., int], seen: list[int] | None) -> Callable[..., int]:
     def with_ff(*args: Any) -> int:
+        if seen is not None and not seen:
+            seen.append(1)  # register() checks that libvirt calls us
         return hook(*args, _invoke_libvirt_free)
 
     return with_ff
@@ -230,10 +248,11 @@ HOOK_TABLE: Final[tuple[tuple[str, str, bool, int | None], ...]] = (
 )
 
 
-def libvirt_hooks(impl: EventImpl) -> tuple[Callable[..., Any], ...]:
-    """The six callables :meth:`EventImpl.register` hands to ``virEventRegisterImpl``."""
+def libvirt_hooks(impl: EventImpl, seen: list[int] | None = None) -> tuple[Callable[..., Any], ...]:
+    """The six callables :meth:`EventImpl.register` hands to ``virEventRegisterImpl``; the
+    add hooks put an item in *seen* the first time libvirt calls them."""
     hooks = []
     for slot, method, takes_ff, failed in HOOK_TABLE:
         hook = getattr(impl, method)
-        hooks.append(_guarded(slot, _with_ff(hook) if takes_ff else hook, failed))
+        hooks.append(_guarded(slot, _with_ff(hook, seen) if takes_ff else hook, failed))
     return tuple(hooks)

@@ -108,6 +108,9 @@ def test_slots_through_libvirts_c_api() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert json.loads(out.stdout) == [
+        # register() asks libvirt for a disabled timer, to check that libvirt calls it
+        ["add_timeout", [-1]],
+        ["remove_timeout", [7]],
         ["add_handle", [0, 1]],
         ["update_handle", [21, 2]],
         ["remove_handle", [22]],
@@ -115,3 +118,33 @@ def test_slots_through_libvirts_c_api() -> None:
         ["update_timeout", [23, 40]],
         ["remove_timeout", [24]],
     ]
+
+
+@pytest.mark.parametrize(
+    ("first", "says"),
+    [
+        ("libvirt.virEventRegisterDefaultImpl()", "libvirt's default event loop"),
+        (
+            "import libvirtaio; libvirtaio.virEventRegisterAsyncIOImpl(loop)",
+            "Event loop is already",
+        ),
+    ],
+    ids=["default-impl", "libvirtaio"],
+)
+def test_registering_after_another_impl_says_so(first: str, says: str) -> None:
+    code = textwrap.dedent(
+        f"""
+        import asyncio, libvirt, ipyvirt
+        loop = asyncio.new_event_loop()
+        {first}
+        try:
+            ipyvirt.AsyncioEventImpl(loop).register()
+        except ipyvirt.EventLoopAlreadyRegistered as err:
+            print(err)
+        print(ipyvirt.registered_impl())
+        """
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    message, registered = out.stdout.strip().splitlines()
+    assert says in message and "restart" in message
+    assert registered == "None"

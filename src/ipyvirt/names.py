@@ -1,0 +1,120 @@
+"""libvirt's numbers as names: domain states and reasons, event IDs, events and details.
+
+Built from the constants the installed libvirt-python exposes, so a newer binding's additions
+show up without a code change, and a number libvirt has no name for shows as itself.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Final
+
+import libvirt
+
+__all__ = [
+    "FAMILIES",
+    "close_reason_name",
+    "event_detail_name",
+    "event_id_name",
+    "event_ids",
+    "event_name",
+    "state_name",
+    "state_reason_name",
+]
+
+#: event family -> the prefix of its event ID constants
+FAMILIES: Final = {
+    "domain": "VIR_DOMAIN_EVENT_ID_",
+    "network": "VIR_NETWORK_EVENT_ID_",
+    "pool": "VIR_STORAGE_POOL_EVENT_ID_",
+    "nodedev": "VIR_NODE_DEVICE_EVENT_ID_",
+    "secret": "VIR_SECRET_EVENT_ID_",
+}
+
+# family -> the prefix of its lifecycle events (VIR_DOMAIN_EVENT_STARTED ...)
+_LIFECYCLE: Final = {
+    "domain": "VIR_DOMAIN_EVENT_",
+    "network": "VIR_NETWORK_EVENT_",
+    "pool": "VIR_STORAGE_POOL_EVENT_",
+    "nodedev": "VIR_NODE_DEVICE_EVENT_",
+    "secret": "VIR_SECRET_EVENT_",
+}
+
+_DOMAIN_STATES: Final = (
+    "NOSTATE",
+    "RUNNING",
+    "BLOCKED",
+    "PAUSED",
+    "SHUTDOWN",
+    "SHUTOFF",
+    "CRASHED",
+    "PMSUSPENDED",
+)
+
+
+def _constants(prefix: str) -> dict[int, str]:
+    """value -> lower-case suffix, for the int constants named PREFIX<SUFFIX> (no '_' inside,
+    unless *prefix* ends a word: the caller's prefixes are chosen so)."""
+    found: dict[int, str] = {}
+    for key, value in vars(libvirt).items():
+        if key.startswith(prefix) and isinstance(value, int) and not key.endswith("_LAST"):
+            found.setdefault(value, key[len(prefix) :].lower())
+    return found
+
+
+@cache
+def event_ids(family: str) -> dict[int, str]:
+    """The event IDs this binding offers for *family*: ``{0: "lifecycle", 1: "reboot", ...}``."""
+    return _constants(FAMILIES[family])
+
+
+def event_id_name(family: str, event_id: int) -> str:
+    return event_ids(family).get(event_id, str(event_id))
+
+
+@cache
+def _lifecycle_events(family: str) -> dict[int, str]:
+    prefix = _LIFECYCLE[family]
+    names: dict[int, str] = {}
+    for key, value in vars(libvirt).items():
+        rest = key[len(prefix) :]
+        # VIR_DOMAIN_EVENT_STARTED, not VIR_DOMAIN_EVENT_STARTED_BOOTED nor ..._ID_REBOOT
+        if key.startswith(prefix) and isinstance(value, int) and "_" not in rest != "LAST":
+            names.setdefault(value, rest.lower())
+    return names
+
+
+def event_name(family: str, event: int) -> str:
+    """A lifecycle event's name: ``event_name("domain", 2) == "started"``."""
+    return _lifecycle_events(family).get(event, str(event))
+
+
+def event_detail_name(family: str, event: int, detail: int) -> str:
+    """A lifecycle event's detail: ``event_detail_name("domain", 3, 0) == "paused"``."""
+    name = event_name(family, event).upper()
+    return _constants(f"{_LIFECYCLE[family]}{name}_").get(detail, str(detail))
+
+
+def state_name(state: int) -> str:
+    """A domain state: ``state_name(1) == "running"``."""
+    if 0 <= state < len(_DOMAIN_STATES):
+        return _DOMAIN_STATES[state].lower()
+    return str(state)
+
+
+def state_reason_name(state: int, reason: int) -> str:
+    """Why a domain is in *state*: ``state_reason_name(3, 1) == "user"``."""
+    if not 0 <= state < len(_DOMAIN_STATES):
+        return str(reason)
+    prefix = f"VIR_DOMAIN_{_DOMAIN_STATES[state]}_"
+    return _reasons(prefix).get(reason, str(reason))
+
+
+@cache
+def _reasons(prefix: str) -> dict[int, str]:
+    return _constants(prefix)
+
+
+def close_reason_name(reason: int) -> str:
+    """``close_reason_name(libvirt.VIR_CONNECT_CLOSE_REASON_EOF) == "eof"``."""
+    return _reasons("VIR_CONNECT_CLOSE_REASON_").get(reason, str(reason))
