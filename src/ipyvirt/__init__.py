@@ -7,6 +7,7 @@ parts load with ``%load_ext ipyvirt``.
 from __future__ import annotations
 
 from ipyvirt.asyncio_impl import AsyncioEventImpl
+from ipyvirt.connection import Connection, ConnectionError
 from ipyvirt.errors import EventLoopAlreadyRegistered, IpyvirtError, LoopBusy, LoopNotRunning
 from ipyvirt.eventimpl import (
     HANDLE_ERROR,
@@ -16,9 +17,26 @@ from ipyvirt.eventimpl import (
     EventImpl,
     registered_impl,
 )
+from ipyvirt.events import Event, Subscription
+from ipyvirt.runtime import Runtime, start, stop
 from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
 
 __version__ = "0.1.0"
+
+
+def load_ipython_extension(ipython: object) -> None:
+    """``%load_ext ipyvirt``: run libvirt's events on the kernel's loop, add ``%virt``."""
+    from ipyvirt.extension import load
+
+    load(ipython)
+
+
+def unload_ipython_extension(ipython: object) -> None:
+    """``%unload_ext ipyvirt``: undo all that loading did."""
+    from ipyvirt.extension import unload
+
+    unload(ipython)
+
 
 __all__ = [
     "HANDLE_ERROR",
@@ -26,14 +44,21 @@ __all__ = [
     "HANDLE_READABLE",
     "HANDLE_WRITABLE",
     "AsyncioEventImpl",
+    "Connection",
+    "ConnectionError",
+    "Event",
     "EventImpl",
     "EventLoopAlreadyRegistered",
     "IpyvirtError",
     "LoopBusy",
     "LoopNotRunning",
     "LoopStatistics",
+    "Runtime",
+    "Subscription",
     "TimerInfo",
     "WatchInfo",
     "__version__",
     "registered_impl",
+    "start",
+    "stop",
 ]

@@ -16,16 +16,23 @@ def test_public_names() -> None:
             "HANDLE_READABLE",
             "HANDLE_WRITABLE",
             "AsyncioEventImpl",
+            "Connection",
+            "ConnectionError",
+            "Event",
             "EventImpl",
             "EventLoopAlreadyRegistered",
             "IpyvirtError",
             "LoopBusy",
             "LoopNotRunning",
             "LoopStatistics",
+            "Runtime",
+            "Subscription",
             "TimerInfo",
             "WatchInfo",
             "__version__",
             "registered_impl",
+            "start",
+            "stop",
         ]
     )
     for name in ipyvirt.__all__:
@@ -42,5 +49,6 @@ def test_import_does_not_pull_in_ipython_or_widgets() -> None:
 
 
 def test_errors_share_one_base() -> None:
-    for err in (ipyvirt.EventLoopAlreadyRegistered, ipyvirt.LoopBusy, ipyvirt.LoopNotRunning):
+    errors = (ipyvirt.EventLoopAlreadyRegistered, ipyvirt.LoopBusy, ipyvirt.LoopNotRunning)
+    for err in (*errors, ipyvirt.ConnectionError):
         assert issubclass(err, ipyvirt.IpyvirtError)

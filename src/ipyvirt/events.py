@@ -1,0 +1,275 @@
+"""libvirt's events as records, and one registration per event fanned out to many listeners.
+
+libvirt refuses a second callback for the same event ID and filter on one connection
+("event callback already tracked": libvirt-python registers one C function per event ID), so
+an :class:`EventHub` holds one registration per (family, event ID) and calls every
+subscriber from it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import libvirt
+
+from ipyvirt.names import (
+    FAMILIES,
+    close_reason_name,
+    event_detail_name,
+    event_ids,
+    event_name,
+)
+
+__all__ = ["Event", "EventHub", "Subscription"]
+
+log = logging.getLogger("ipyvirt")
+
+# family -> (virConnect method that registers, the one that deregisters)
+_REGISTER: Final = {
+    "domain": ("domainEventRegisterAny", "domainEventDeregisterAny"),
+    "network": ("networkEventRegisterAny", "networkEventDeregisterAny"),
+    "pool": ("storagePoolEventRegisterAny", "storagePoolEventDeregisterAny"),
+    "nodedev": ("nodeDeviceEventRegisterAny", "nodeDeviceEventDeregisterAny"),
+    "secret": ("secretEventRegisterAny", "secretEventDeregisterAny"),
+}
+
+# the names of the values libvirt passes with each non-lifecycle event, by event ID name
+_ARGS: Final[dict[str, tuple[str, ...]]] = {
+    "rtc_change": ("utcoffset",),
+    "watchdog": ("action",),
+    "io_error": ("src_path", "dev_alias", "action"),
+    "io_error_reason": ("src_path", "dev_alias", "action", "reason"),
+    "graphics": ("phase", "local", "remote", "auth_scheme", "subject"),
+    "block_job": ("disk", "type", "status"),
+    "block_job_2": ("disk", "type", "status"),
+    "disk_change": ("old_src", "new_src", "dev_alias", "reason"),
+    "tray_change": ("dev_alias", "reason"),
+    "pmwakeup": ("reason",),
+    "pmsuspend": ("reason",),
+    "balloon_change": ("actual_kib",),
+    "pmsuspend_disk": ("reason",),
+    "device_removed": ("dev_alias",),
+    "tunable": ("params",),
+    "agent_lifecycle": ("state", "reason"),
+    "device_added": ("dev_alias",),
+    "migration_iteration": ("iteration",),
+    "job_completed": ("params",),
+    "device_removal_failed": ("dev_alias",),
+    "metadata_change": ("type", "nsuri"),
+    "block_threshold": ("dev", "path", "threshold", "excess"),
+    "memory_failure": ("recipient", "action", "flags"),
+    "memory_device_size_change": ("alias", "size"),
+}
+
+_seq = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One libvirt event, decoded."""
+
+    #: increasing across the process: the order libvirt delivered events in
+    seq: int
+    #: seconds since the epoch, when ipyvirt received it
+    time: float
+    #: the ipyvirt connection's name
+    connection: str
+    #: "domain", "network", "pool", "nodedev", "secret" or "connection"
+    family: str
+    #: the event ID's name: "lifecycle", "reboot", "balloon_change", ...; "close"
+    kind: str
+    #: the domain's (network's, pool's ...) name; a secret's UUID; "" for the connection
+    subject: str
+    #: lifecycle events: "started", "suspended" ...; otherwise the kind
+    name: str
+    #: lifecycle events: "booted", "paused" ...; otherwise "key=value, ..."
+    detail: str
+    #: the values libvirt passed, undecoded
+    args: tuple[Any, ...] = ()
+    #: the thread libvirt ran the callback on
+    thread: str = field(default="", compare=False)
+
+    @property
+    def clock(self) -> str:
+        """The local time it arrived, ``HH:MM:SS``."""
+        return time.strftime("%H:%M:%S", time.localtime(self.time))
+
+    def __str__(self) -> str:
+        what = f"{self.family} {self.subject}".strip()
+        detail = f" ({self.detail})" if self.detail else ""
+        return f"{self.clock} {what}: {self.name}{detail}"
+
+
+def decode(connection: str, family: str, kind: str, subject: str, args: tuple[Any, ...]) -> Event:
+    """Build the :class:`Event` for a callback's values."""
+    if family == "connection":
+        name, detail = "closed", close_reason_name(args[0]) if args else ""
+    elif kind == "lifecycle" and len(args) >= 2:
+        name = event_name(family, args[0])
+        detail = event_detail_name(family, args[0], args[1])
+    else:
+        name = kind
+        names = _ARGS.get(kind, ())
+        detail = ", ".join(
+            f"{names[i] if i < len(names) else i}={value}" for i, value in enumerate(args)
+        )
+    return Event(
+        next(_seq),
+        time.time(),
+        connection,
+        family,
+        kind,
+        subject,
+        name,
+        detail,
+        args,
+        threading.current_thread().name,
+    )
+
+
+def _kinds(family: str) -> Iterable[str]:
+    return ("close",) if family == "connection" else event_ids(family).values()
+
+
+def _subject(family: str, obj: Any) -> str:
+    try:
+        return str(obj.UUIDString() if family == "secret" else obj.name())
+    except libvirt.libvirtError:
+        return "?"
+
+
+class Subscription:
+    """A listener's place in an :class:`EventHub`; :meth:`cancel` leaves it."""
+
+    def __init__(
+        self,
+        hub: EventHub,
+        callback: Callable[[Event], object],
+        wants: frozenset[tuple[str, str]],
+        subject: str | None,
+    ) -> None:
+        self.hub = hub
+        self.callback = callback
+        self.wants = wants
+        self.subject = subject
+        self.active = True
+
+    def cancel(self) -> None:
+        if self.active:
+            self.active = False
+            self.hub._leave(self)
+
+
+class EventHub:
+    """The event registrations of one libvirt connection, shared by every subscriber.
+
+    Subscribers are called on the thread libvirt dispatches events on: with ipyvirt's loop,
+    the main loop's thread (in a kernel, the main thread, between cells).
+    """
+
+    def __init__(self, conn: libvirt.virConnect, connection: str) -> None:
+        self.conn = conn
+        self.connection = connection
+        self._subs: list[Subscription] = []
+        # (family, kind) -> libvirt's callback id
+        self._registered: dict[tuple[str, str], int] = {}
+        #: subscriber callbacks that raised
+        self.errors = 0
+        #: (family, kind) pairs this libvirt could not register (older than the binding)
+        self.unsupported: set[tuple[str, str]] = set()
+
+    def subscribe(
+        self,
+        callback: Callable[[Event], object],
+        *,
+        families: Iterable[str] | None = None,
+        kinds: Iterable[str] | None = None,
+        subject: str | None = None,
+    ) -> Subscription:
+        """Call ``callback(event)`` for every event of *families* (default: all) of *kinds*
+        (default: every event ID of those families), about *subject* if given."""
+        fams = list(families) if families is not None else [*FAMILIES, "connection"]
+        for fam in fams:
+            if fam not in FAMILIES and fam != "connection":
+                known = ", ".join([*FAMILIES, "connection"])
+                raise ValueError(f"unknown event family {fam!r}: use one of {known}")
+        wanted_kinds = set(kinds) if kinds is not None else None
+        wants = frozenset(
+            (fam, kind)
+            for fam in fams
+            for kind in _kinds(fam)
+            if wanted_kinds is None or kind in wanted_kinds
+        )
+        sub = Subscription(self, callback, wants, subject)
+        self._subs.append(sub)
+        for fam, kind in sorted(wants):
+            if fam != "connection":  # the close callback is the Connection's
+                self._ensure(fam, kind)
+        return sub
+
+    def _ensure(self, family: str, kind: str) -> None:
+        key = (family, kind)
+        if key in self._registered or key in self.unsupported:
+            return
+        event_id = next(i for i, k in event_ids(family).items() if k == kind)
+        register = getattr(self.conn, _REGISTER[family][0])
+
+        def callback(conn: Any, obj: Any, *rest: Any) -> None:
+            self._emit(family, kind, _subject(family, obj), rest[:-1])
+
+        try:
+            self._registered[key] = register(None, event_id, callback, None)
+        except libvirt.libvirtError as err:
+            # e.g. an event ID newer than the libvirt library under the binding
+            self.unsupported.add(key)
+            log.debug("ipyvirt: cannot register %s %s events: %s", family, kind, err)
+
+    def _leave(self, sub: Subscription) -> None:
+        self._subs.remove(sub)
+        still: set[tuple[str, str]] = set().union(*(s.wants for s in self._subs))
+        for key in [k for k in self._registered if k not in still]:
+            self._deregister(key)
+
+    def _deregister(self, key: tuple[str, str]) -> None:
+        cb_id = self._registered.pop(key)
+        try:
+            getattr(self.conn, _REGISTER[key[0]][1])(cb_id)
+        except libvirt.libvirtError as err:  # the connection is gone already
+            log.debug("ipyvirt: deregistering %s: %s", key, err)
+
+    def _emit(self, family: str, kind: str, subject: str, args: tuple[Any, ...]) -> None:
+        self.emit(decode(self.connection, family, kind, subject, args))
+
+    def emit(self, event: Event) -> None:
+        """Hand *event* to every subscriber that wants it; one that raises is logged."""
+        key = (event.family, event.kind)
+        for sub in list(self._subs):
+            if not sub.active:
+                continue
+            if key not in sub.wants:
+                continue
+            if sub.subject is not None and event.subject != sub.subject:
+                continue
+            try:
+                sub.callback(event)
+            except Exception:
+                self.errors += 1
+                log.exception("ipyvirt: an event subscriber raised on %s", event)
+
+    def registrations(self) -> dict[tuple[str, str], int]:
+        """(family, kind) -> libvirt callback id, for what is registered now."""
+        return dict(self._registered)
+
+    def close(self) -> None:
+        """Cancel every subscription and deregister everything."""
+        for sub in list(self._subs):
+            sub.active = False
+        self._subs.clear()
+        for key in list(self._registered):
+            self._deregister(key)

@@ -1,0 +1,110 @@
+"""``%load_ext ipyvirt`` and ``%unload_ext ipyvirt``: everything the one does, the other undoes."""
+
+from __future__ import annotations
+
+import gc
+import logging
+from typing import Any
+
+import libvirt
+from IPython.core.error import UsageError
+
+from ipyvirt import runtime
+from ipyvirt.asyncio_impl import _running_loop
+from ipyvirt.errors import EventLoopAlreadyRegistered
+from ipyvirt.magics import VirtMagics
+
+__all__ = ["load", "unload"]
+
+log = logging.getLogger("ipyvirt")
+
+
+def _quiet(ctx: object, error: object) -> None:
+    """libvirt's default error handler prints every error to stderr, also the ones that are
+    raised as exceptions a moment later: in a notebook that is noise in cell outputs."""
+
+
+class _Extension:
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.magics = VirtMagics(shell)  # Magics adds itself to shell.configurables
+        self.waiting = False
+
+    def load(self) -> None:
+        libvirt.registerErrorHandler(_quiet, None)
+        early = _connections_opened_before()
+        self.shell.register_magics(self.magics)
+        loop = _running_loop()
+        if loop is not None or not hasattr(self.shell, "kernel"):
+            self._start(loop)  # a kernel cell, or terminal IPython (a loop thread of our own)
+        else:
+            # loaded from c.InteractiveShellApp.extensions before the kernel's loop runs:
+            # finish when the first cell runs, inside it
+            self.waiting = True
+            self.shell.events.register("pre_run_cell", self._start_in_cell)
+        for uri in early:
+            print(
+                f"ipyvirt: the connection to {uri} was opened before %load_ext ipyvirt, so "
+                "libvirt gave it no socket watch (no events, no keepalive): close and reopen it."
+            )
+
+    def _start(self, loop: Any) -> None:
+        try:
+            runtime.start(loop)
+        except EventLoopAlreadyRegistered as err:
+            self.unload()
+            raise UsageError(f"ipyvirt: {err}") from None
+
+    def _start_in_cell(self, *args: object) -> None:
+        self.shell.events.unregister("pre_run_cell", self._start_in_cell)
+        self.waiting = False
+        self._start(_running_loop())
+
+    def unload(self) -> None:
+        self.magics.close()
+        if self.waiting:
+            self.shell.events.unregister("pre_run_cell", self._start_in_cell)
+            self.waiting = False
+        runtime.stop()
+        while self.magics in self.shell.configurables:
+            self.shell.configurables.remove(self.magics)
+        line_magics = self.shell.magics_manager.magics["line"]
+        if getattr(line_magics.get("virt"), "__self__", None) is self.magics:
+            del line_magics["virt"]
+        self.shell.magics_manager.registry.pop(type(self.magics).__name__, None)
+        libvirt.registerErrorHandler(None, None)  # libvirt's default again
+
+
+_loaded: dict[int, _Extension] = {}
+
+
+def load(shell: Any) -> None:
+    if id(shell) in _loaded:
+        return
+    ext = _Extension(shell)
+    _loaded[id(shell)] = ext
+    try:
+        ext.load()
+    except BaseException:
+        _loaded.pop(id(shell), None)
+        raise
+
+
+def unload(shell: Any) -> None:
+    ext = _loaded.pop(id(shell), None)
+    if ext is not None:
+        ext.unload()
+
+
+def _connections_opened_before() -> list[str]:
+    """URIs of remote libvirt connections alive now: opened without ipyvirt's loop."""
+    uris = []
+    for obj in gc.get_objects():
+        if isinstance(obj, libvirt.virConnect) and getattr(obj, "_o", None) is not None:
+            try:
+                uri = obj.getURI()
+            except libvirt.libvirtError:
+                continue
+            if not uri.startswith("test:///"):  # in-process: no socket to watch
+                uris.append(uri)
+    return sorted(set(uris))

@@ -1,0 +1,151 @@
+"""Who runs what: ipyvirt's event loop in a kernel, a script or someone's asyncio program.
+
+- **fd watches** (libvirt's sockets; the daemon's keepalive pings are answered there) run on
+  a helper thread, ``ipyvirt-io``, with a loop of its own: a cell that blocks the main loop
+  for minutes does not make the daemon drop the connection.
+- **timers** run on the *main* loop. libvirt delivers every event to its callbacks from a
+  timer, so every event callback runs there: in a kernel, the main thread, between cells.
+- free functions run on the loop that owned the watch or timer.
+
+:func:`start` sets this up once per process (libvirt takes one event loop registration for
+the life of the process) and moves it to another main loop when called again from one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ipyvirt.asyncio_impl import AsyncioEventImpl, _running_loop
+from ipyvirt.errors import EventLoopAlreadyRegistered
+from ipyvirt.eventimpl import registered_impl
+
+__all__ = ["Runtime", "current", "start", "stop"]
+
+log = logging.getLogger("ipyvirt")
+
+_lock = threading.RLock()
+_current: Runtime | None = None
+
+
+class _LoopThread:
+    """An asyncio loop running forever in a daemon thread of its own."""
+
+    def __init__(self, name: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        ready = threading.Event()
+        self.loop.call_soon(ready.set)
+        self.thread.start()
+        ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.run_forever()
+
+    def stop(self) -> None:
+        if self.thread.is_alive():
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(10)
+        self.loop.close()
+
+
+@dataclass
+class Runtime:
+    """ipyvirt's loops and its registered :class:`AsyncioEventImpl`."""
+
+    impl: AsyncioEventImpl
+    #: where timers, and so every libvirt event callback, run
+    main_loop: asyncio.AbstractEventLoop
+    _io: _LoopThread
+    #: set when ipyvirt runs the main loop itself (no running loop when started)
+    _own_main: _LoopThread | None = None
+
+    @property
+    def io_loop(self) -> asyncio.AbstractEventLoop:
+        """Where fd watches run (thread ``ipyvirt-io``)."""
+        return self._io.loop
+
+    @property
+    def main_thread_name(self) -> str:
+        return self._own_main.thread.name if self._own_main else threading.main_thread().name
+
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run ``fn(*args)`` on the main loop, from any thread: later if called on it."""
+        try:
+            self.main_loop.call_soon_threadsafe(fn, *args)
+        except RuntimeError:  # closed: nobody is there to run it
+            log.error("ipyvirt: the main loop is closed; %r was not run", fn)
+
+    def on_main_loop(self) -> bool:
+        return _running_loop() is self.main_loop
+
+
+def current() -> Runtime | None:
+    """The running :class:`Runtime`, if :func:`start` was called."""
+    return _current
+
+
+def start(loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
+    """Run libvirt's events with ipyvirt: on *loop*, the running loop, or a loop of its own.
+
+    Call it before opening libvirt connections. In a kernel ``%load_ext ipyvirt`` calls it;
+    in an asyncio program, call it from the running loop; in a plain script, call it anywhere
+    and a background thread ``ipyvirt-main`` runs the loop. Calling it again with the same
+    loop returns the same runtime; with another loop, moves everything to that loop.
+    """
+    global _current
+    with _lock:
+        own_main = None
+        if loop is None:
+            loop = _running_loop()
+        if loop is None and _current is not None:
+            return _current
+        if loop is None:
+            own_main = _LoopThread("ipyvirt-main")
+            loop = own_main.loop
+        if _current is not None and _current.main_loop is loop:
+            return _current
+        old = _current
+        if old is not None:
+            _retire(old)
+        io = _LoopThread("ipyvirt-io")
+        impl = registered_impl()
+        if impl is None:
+            impl = AsyncioEventImpl(loop, handle_loop=io.loop).register()
+        elif isinstance(impl, AsyncioEventImpl):
+            impl.bind(loop, handle_loop=io.loop)
+        else:
+            io.stop()
+            raise EventLoopAlreadyRegistered(
+                f"{impl!r} is libvirt's event loop in this process, not ipyvirt's: restart "
+                "the process and start ipyvirt first."
+            )
+        _current = Runtime(impl, loop, io, own_main)
+        return _current
+
+
+def stop() -> None:
+    """Stop ipyvirt's threads. libvirt keeps the registration: until :func:`start` runs again,
+    watches and timers move to the main loop if it still runs, and wait otherwise."""
+    global _current
+    with _lock:
+        if _current is not None:
+            _retire(_current)
+            _current = None
+
+
+def _retire(rt: Runtime) -> None:
+    """Stop *rt*'s threads; its watches and timers go to its main loop (if it still runs)."""
+    rt._io.loop.call_soon_threadsafe(rt._io.loop.stop)
+    rt._io.thread.join(10)
+    if rt._own_main is not None:
+        rt._own_main.loop.call_soon_threadsafe(rt._own_main.loop.stop)
+        rt._own_main.thread.join(10)
+    if not rt.main_loop.is_closed():
+        rt.impl.bind(rt.main_loop)
+    rt._io.loop.close()

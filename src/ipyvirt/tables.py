@@ -1,0 +1,125 @@
+"""Small tables that render as text (terminals, nbval) and as HTML (notebooks)."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+
+import libvirt
+
+from ipyvirt.names import state_name, state_reason_name
+from ipyvirt.statistics import LoopStatistics
+
+__all__ = ["Table", "Tables", "domain_table", "loop_table"]
+
+
+@dataclass(frozen=True)
+class Table:
+    columns: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    title: str = ""
+    #: a line under the table ("3 more not shown" ...)
+    note: str = ""
+
+    def __repr__(self) -> str:
+        cells = [self.columns, *((str(c) for c in row) for row in self.rows)]
+        grid = [tuple(str(c) for c in row) for row in cells]
+        widths = [max(len(row[i]) for row in grid) for i in range(len(self.columns))]
+        lines = [self.title] if self.title else []
+        for n, row in enumerate(grid):
+            lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+            if n == 0:
+                lines.append("  ".join("-" * w for w in widths))
+        if not self.rows:
+            lines.append("(none)")
+        if self.note:
+            lines.append(self.note)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        head = "".join(f"<th>{html.escape(c)}</th>" for c in self.columns)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+            for row in self.rows
+        )
+        if not self.rows:
+            body = f'<tr><td colspan="{len(self.columns)}">(none)</td></tr>'
+        title = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
+        note = f"<div>{html.escape(self.note)}</div>" if self.note else ""
+        return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"
+
+
+class Tables(tuple[Table, ...]):
+    """Several tables shown one after the other."""
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(t) for t in self)
+
+    def _repr_html_(self) -> str:
+        return "".join(t._repr_html_() for t in self)
+
+
+def domain_rows(conn: libvirt.virConnect) -> list[tuple[object, ...]]:
+    """One row a domain, sorted by name: what ``%virt list`` and the domain table show."""
+    rows = []
+    for dom in conn.listAllDomains():
+        state, reason = dom.state()
+        info = dom.info()
+        rows.append(
+            (
+                dom.name(),
+                dom.ID() if dom.ID() >= 0 else "-",
+                state_name(state),
+                state_reason_name(state, reason),
+                info[3],
+                info[2] // 1024,
+                "yes" if dom.autostart() else "no",
+                "yes" if dom.isPersistent() else "no",
+            )
+        )
+    return sorted(rows, key=lambda r: str(r[0]))
+
+
+DOMAIN_COLUMNS = ("name", "id", "state", "reason", "vcpus", "memory MiB", "autostart", "persistent")
+
+
+def domain_table(conn: libvirt.virConnect, title: str = "") -> Table:
+    return Table(DOMAIN_COLUMNS, tuple(domain_rows(conn)), title)
+
+
+def loop_table(stats: LoopStatistics) -> Tables:
+    """The live watches and timers, and the counters, as tables."""
+    watches = Table(
+        ("watch", "fd", "events", "dispatches", "loop", "thread"),
+        tuple((w.id, w.fd, w.event_names, w.dispatches, w.loop, w.thread) for w in stats.watches),
+        "fd watches",
+    )
+    timers = Table(
+        ("timer", "interval ms", "fires", "loop", "thread"),
+        tuple((t.id, t.interval_ms, t.fires, t.loop, t.thread) for t in stats.timers),
+        "timers",
+    )
+    totals = Table(
+        (
+            "handles added",
+            "removed",
+            "timeouts added",
+            "removed",
+            "frees run",
+            "pending frees",
+            "callback errors",
+        ),
+        (
+            (
+                stats.handles_added,
+                stats.handles_removed,
+                stats.timeouts_added,
+                stats.timeouts_removed,
+                stats.frees_run,
+                stats.pending_frees,
+                stats.callback_errors,
+            ),
+        ),
+        "totals",
+    )
+    return Tables((watches, timers, totals))

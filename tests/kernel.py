@@ -1,0 +1,131 @@
+"""A real ipykernel driven through jupyter_client, for tests that need one."""
+
+from __future__ import annotations
+
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.blocking.client import BlockingKernelClient
+from jupyter_client.manager import KernelManager
+
+__all__ = ["Kernel", "Reply"]
+
+
+@dataclass
+class Reply:
+    """What one execute_request produced on iopub."""
+
+    status: str = ""
+    stdout: str = ""
+    stderr: str = ""
+    #: (ename, evalue) of an error, if any
+    error: tuple[str, str] | None = None
+    traceback: list[str] = field(default_factory=list)
+    #: text/plain of execute_result and display_data, in order
+    outputs: list[str] = field(default_factory=list)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def result(self) -> str:
+        return self.outputs[-1] if self.outputs else ""
+
+    def ok(self) -> Reply:
+        assert self.error is None, f"{self.error}\n{''.join(self.traceback)}\n{self.stderr}"
+        return self
+
+
+class Kernel:
+    """A python3 kernel in the tests' interpreter (the project's venv)."""
+
+    def __init__(self, *arguments: str) -> None:
+        """Start a kernel; *arguments* are added to its command line."""
+        self.km = KernelManager(kernel_name="python3", transport="ipc")
+        self.km.kernel_spec.argv[0] = sys.executable  # this venv's python, whatever the spec says
+        self.km.start_kernel(extra_arguments=list(arguments))
+        self.kc: BlockingKernelClient = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        #: iopub messages that arrived between cells (no execute_request running)
+        self.between: list[dict[str, Any]] = []
+
+    def execute(self, code: str, timeout: float = 60, subshell_id: str | None = None) -> Reply:
+        """Run *code*; return when the kernel is idle again for it."""
+        return self.collect(self.submit(code, subshell_id), timeout)
+
+    def submit(self, code: str, subshell_id: str | None = None) -> str:
+        """Send *code* to run and return its msg_id without waiting (see :meth:`collect`)."""
+        self.drain()
+        content = {
+            "code": code,
+            "silent": False,
+            "store_history": True,
+            "user_expressions": {},
+            "allow_stdin": False,
+            "stop_on_error": True,
+        }
+        msg = self.kc.session.msg("execute_request", content)
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
+        self.kc.shell_channel.send(msg)
+        return str(msg["header"]["msg_id"])
+
+    def collect(self, msg_id: str, timeout: float = 60) -> Reply:
+        """Wait for what a :meth:`submit`-ted cell produces, until the kernel is idle again."""
+        reply = Reply()
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no idle status within {timeout} s; got {reply}")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                continue
+            if msg["parent_header"].get("msg_id") != msg_id:
+                self.between.append(msg)
+                continue
+            reply.messages.append(msg)
+            kind, c = msg["msg_type"], msg["content"]
+            if kind == "stream":
+                if c["name"] == "stdout":
+                    reply.stdout += c["text"]
+                else:
+                    reply.stderr += c["text"]
+            elif kind in ("execute_result", "display_data", "update_display_data"):
+                reply.outputs.append(c["data"].get("text/plain", ""))
+            elif kind == "error":
+                reply.error = (c["ename"], c["evalue"])
+                reply.traceback = c["traceback"]
+            elif kind == "status" and c["execution_state"] == "idle":
+                reply.status = "error" if reply.error else "ok"
+                return reply
+
+    def drain(self, wait: float = 0.0) -> list[dict[str, Any]]:
+        """Collect iopub messages that arrive without a cell running, for *wait* seconds."""
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                self.between.append(
+                    self.kc.get_iopub_msg(timeout=max(0.0, deadline - time.monotonic()))
+                )
+            except queue.Empty:
+                return self.between
+
+    def create_subshell(self) -> str:
+        msg = self.kc.session.msg("create_subshell_request", {})
+        self.kc.control_channel.send(msg)
+        reply = self.kc.control_channel.get_msg(timeout=30)
+        return str(reply["content"]["subshell_id"])
+
+    def value(self, expr: str, timeout: float = 60) -> Any:
+        """Evaluate *expr* in the kernel; its repr, evaluated here (literals only)."""
+        import ast
+
+        return ast.literal_eval(self.execute(f"print(repr({expr}))", timeout).ok().stdout)
+
+    def shutdown(self) -> None:
+        self.kc.stop_channels()
+        self.km.shutdown_kernel(now=True)
