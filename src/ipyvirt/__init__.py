@@ -17,9 +17,10 @@ from ipyvirt.eventimpl import (
     EventImpl,
     registered_impl,
 )
-from ipyvirt.events import Event, Subscription
+from ipyvirt.hub import Event, Subscription
 from ipyvirt.runtime import Runtime, start, stop
 from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
+from ipyvirt.streams import events, wait_for
 
 __version__ = "0.1.0"
 
@@ -58,7 +59,9 @@ __all__ = [
     "TimerInfo",
     "WatchInfo",
     "__version__",
+    "events",
     "registered_impl",
     "start",
     "stop",
+    "wait_for",
 ]

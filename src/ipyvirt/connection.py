@@ -19,7 +19,7 @@ import libvirt
 
 from ipyvirt import runtime
 from ipyvirt.errors import IpyvirtError
-from ipyvirt.events import Event, EventHub, Subscription, decode
+from ipyvirt.hub import Event, EventHub, Subscription, decode
 from ipyvirt.names import close_reason_name
 
 __all__ = ["Connection", "ConnectionError"]
@@ -111,7 +111,7 @@ class Connection:
         subject: str | None = None,
     ) -> Subscription:
         """Call ``callback(event)`` on the main loop for the events asked for (default: all,
-        including the connection's close). See :meth:`ipyvirt.events.EventHub.subscribe`."""
+        including the connection's close). See :meth:`ipyvirt.hub.EventHub.subscribe`."""
         return self.hub.subscribe(callback, families=families, kinds=kinds, subject=subject)
 
     def _closed_on_any_thread(self, conn: Any, reason: int, opaque: Any) -> None:

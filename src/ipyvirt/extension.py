@@ -61,7 +61,12 @@ class _Extension:
         self._start(_running_loop())
 
     def unload(self) -> None:
+        from ipyvirt.streams import close_watchers
+        from ipyvirt.widgets import close_all
+
+        close_all()
         self.magics.close()
+        close_watchers()
         if self.waiting:
             self.shell.events.unregister("pre_run_cell", self._start_in_cell)
             self.waiting = False

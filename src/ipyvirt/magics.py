@@ -20,7 +20,7 @@ from traitlets import Int, Unicode, default
 import ipyvirt
 from ipyvirt import runtime
 from ipyvirt.connection import Connection, ConnectionError
-from ipyvirt.events import Event, Subscription
+from ipyvirt.hub import Event, Subscription
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
 
 __all__ = ["VirtMagics"]
@@ -31,6 +31,7 @@ _USAGE = """\
 %virt list [NAME]                          domains with their state and reason
 %virt events [NAME] [--last N] [--follow | --stop]
                                            recent events; --follow keeps the output live
+%virt dashboard [NAME]                     live domain table, actions, usage, events, loop
 %virt loop                                 the event loop's fd watches, timers and counters
 %virt status                               loops, threads and connections"""
 
@@ -50,8 +51,8 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     connect.add_argument("uri", nargs="?")
     connect.add_argument("--rw", action="store_true")
     connect.add_argument("--name")
-    disconnect, listing = parser("disconnect"), parser("list")
-    for p in (disconnect, listing):
+    disconnect, listing, dashboard = parser("disconnect"), parser("list"), parser("dashboard")
+    for p in (disconnect, listing, dashboard):
         p.add_argument("name", nargs="?")
     events = parser("events")
     events.add_argument("name", nargs="?")
@@ -63,6 +64,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
         "connect": connect,
         "disconnect": disconnect,
         "list": listing,
+        "dashboard": dashboard,
         "events": events,
         "loop": parser("loop"),
         "status": parser("status"),
@@ -173,6 +175,11 @@ class VirtMagics(Magics):
             if sub.hub is conn.hub:
                 sub.cancel()
                 self._followers.remove((sub, handle))
+
+    def _dashboard(self, args: argparse.Namespace) -> Any:
+        from ipyvirt.widgets import Dashboard
+
+        return Dashboard(self._connection(args.name))
 
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()

@@ -92,7 +92,10 @@ def event_name(family: str, event: int) -> str:
 def event_detail_name(family: str, event: int, detail: int) -> str:
     """A lifecycle event's detail: ``event_detail_name("domain", 3, 0) == "paused"``."""
     name = event_name(family, event).upper()
-    return _constants(f"{_LIFECYCLE[family]}{name}_").get(detail, str(detail))
+    found = _constants(f"{_LIFECYCLE[family]}{name}_").get(detail)
+    if found is None:  # events without named details (a network's) pass 0
+        return "" if detail == 0 else str(detail)
+    return found
 
 
 def state_name(state: int) -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import libvirt
 
-from ipyvirt.names import state_name, state_reason_name
+from ipyvirt.domains import COLUMNS, query_all
 from ipyvirt.statistics import LoopStatistics
 
 __all__ = ["Table", "Tables", "domain_table", "loop_table"]
@@ -59,32 +59,10 @@ class Tables(tuple[Table, ...]):
         return "".join(t._repr_html_() for t in self)
 
 
-def domain_rows(conn: libvirt.virConnect) -> list[tuple[object, ...]]:
-    """One row a domain, sorted by name: what ``%virt list`` and the domain table show."""
-    rows = []
-    for dom in conn.listAllDomains():
-        state, reason = dom.state()
-        info = dom.info()
-        rows.append(
-            (
-                dom.name(),
-                dom.ID() if dom.ID() >= 0 else "-",
-                state_name(state),
-                state_reason_name(state, reason),
-                info[3],
-                info[2] // 1024,
-                "yes" if dom.autostart() else "no",
-                "yes" if dom.isPersistent() else "no",
-            )
-        )
-    return sorted(rows, key=lambda r: str(r[0]))
-
-
-DOMAIN_COLUMNS = ("name", "id", "state", "reason", "vcpus", "memory MiB", "autostart", "persistent")
-
-
 def domain_table(conn: libvirt.virConnect, title: str = "") -> Table:
-    return Table(DOMAIN_COLUMNS, tuple(domain_rows(conn)), title)
+    """Every domain, sorted by name: what ``%virt list`` shows."""
+    rows = sorted(query_all(conn).values(), key=lambda r: r.name)
+    return Table(COLUMNS, tuple(r.cells() for r in rows), title)
 
 
 def loop_table(stats: LoopStatistics) -> Tables:

@@ -30,9 +30,11 @@ def test_public_names() -> None:
             "TimerInfo",
             "WatchInfo",
             "__version__",
+            "events",
             "registered_impl",
             "start",
             "stop",
+            "wait_for",
         ]
     )
     for name in ipyvirt.__all__:

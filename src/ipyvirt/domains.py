@@ -1,0 +1,72 @@
+"""What a domain table shows about each domain, queried from libvirt."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import libvirt
+
+from ipyvirt.names import state_name, state_reason_name
+
+__all__ = ["COLUMNS", "DomainRow", "query_all", "query_domain"]
+
+COLUMNS = ("name", "id", "state", "reason", "vcpus", "memory MiB", "autostart", "persistent")
+
+#: the order ``sort by state`` uses: the interesting states first
+STATE_ORDER = ("running", "paused", "blocked", "pmsuspended", "shutdown", "crashed", "shutoff")
+
+
+@dataclass(frozen=True)
+class DomainRow:
+    uuid: str
+    name: str
+    #: -1 when not running
+    id: int
+    state: str
+    reason: str
+    vcpus: int
+    memory_mib: int
+    autostart: bool
+    persistent: bool
+
+    def cells(self) -> tuple[object, ...]:
+        """The row as ``%virt list`` shows it."""
+        return (
+            self.name,
+            self.id if self.id >= 0 else "-",
+            self.state,
+            self.reason,
+            self.vcpus,
+            self.memory_mib,
+            "yes" if self.autostart else "no",
+            "yes" if self.persistent else "no",
+        )
+
+
+def query_domain(dom: libvirt.virDomain) -> DomainRow:
+    """One domain's row, fresh from libvirt (raises libvirtError if it is gone)."""
+    state, reason = dom.state()
+    _, max_kib, mem_kib, vcpus, _ = dom.info()
+    return DomainRow(
+        uuid=dom.UUIDString(),
+        name=dom.name(),
+        id=dom.ID(),
+        state=state_name(state),
+        reason=state_reason_name(state, reason),
+        vcpus=vcpus,
+        memory_mib=(mem_kib or max_kib) // 1024,
+        autostart=bool(dom.autostart()),
+        persistent=bool(dom.isPersistent()),
+    )
+
+
+def query_all(conn: libvirt.virConnect) -> dict[str, DomainRow]:
+    """Every domain's row by UUID; a domain that vanishes meanwhile is left out."""
+    rows = {}
+    for dom in conn.listAllDomains():
+        try:
+            row = query_domain(dom)
+        except libvirt.libvirtError:
+            continue
+        rows[row.uuid] = row
+    return rows

@@ -1,0 +1,20 @@
+"""ipyvirt's live widgets: import this module only where ipywidgets is installed."""
+
+from __future__ import annotations
+
+from ipyvirt.widgets.actions import ActionBar
+from ipyvirt.widgets.dashboard import Dashboard
+from ipyvirt.widgets.domain_table import DomainTable
+from ipyvirt.widgets.event_log import EventLog
+from ipyvirt.widgets.loop_monitor import LoopMonitor
+from ipyvirt.widgets.usage import Usage
+
+__all__ = ["ActionBar", "Dashboard", "DomainTable", "EventLog", "LoopMonitor", "Usage"]
+
+
+def close_all() -> None:
+    """Close every ipyvirt widget still alive (``%unload_ext ipyvirt`` does)."""
+    from ipyvirt.widgets.base import LIVE
+
+    for widget in list(LIVE):
+        widget.close()

@@ -1,0 +1,137 @@
+"""Buttons that act on the selected domains, off the kernel's loop, errors in one line."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+
+import ipywidgets as widgets
+import libvirt
+
+from ipyvirt import runtime
+from ipyvirt.connection import Connection
+from ipyvirt.widgets.base import OnMain
+
+__all__ = ["ACTIONS", "ActionBar"]
+
+#: button -> (the virDomain method it calls, whether it asks for confirmation first)
+ACTIONS: dict[str, tuple[str, bool]] = {
+    "start": ("create", False),
+    "shutdown": ("shutdown", True),
+    "reboot": ("reboot", True),
+    "suspend": ("suspend", False),
+    "resume": ("resume", False),
+    "destroy": ("destroy", True),
+}
+
+
+class ActionBar(widgets.VBox):  # type: ignore[misc]
+    """start, shutdown, reboot, suspend, resume, destroy for what *selection()* returns
+    (``[(uuid, name)]``). The libvirt calls run on a worker thread, never on the loop."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        selection: Callable[[], list[tuple[str, str]]],
+        rt: runtime.Runtime,
+        *,
+        enabled: bool = True,
+    ) -> None:
+        self._conn = conn
+        self._selection = selection
+        self._on_main = OnMain(rt)
+        self._rt = rt
+        self._enabled = enabled
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ipyvirt-action")
+        self.buttons = {name: widgets.Button(description=name) for name in ACTIONS}
+        for name, button in self.buttons.items():
+            button.on_click(lambda _, name=name: self._on_main(self._clicked, name))
+        self._question = widgets.Label()
+        self._confirm = widgets.Button(description="confirm", button_style="danger")
+        self._cancel = widgets.Button(description="cancel")
+        self._confirm.on_click(lambda _: self._on_main(self._confirmed))
+        self._cancel.on_click(lambda _: self._on_main(self._ask, None))
+        self._confirm_row = widgets.HBox(
+            [self._question, self._confirm, self._cancel], layout={"display": "none"}
+        )
+        #: the last action's outcome, one line; errors start with "error:"
+        self.status = widgets.HTML()
+        self._pending: str | None = None
+        self._inflight = 0
+        super().__init__(
+            [widgets.HBox(list(self.buttons.values())), self._confirm_row, self.status]
+        )
+        if not enabled:
+            self.layout.display = "none"
+        self.refresh(0)
+
+    def refresh(self, selected: int) -> None:
+        """Enable the buttons for *selected* domains on a read-write connection."""
+        why = ""
+        if self._conn.readonly:
+            why = "read-only connection: %virt connect --rw (or libvirt.open) to act"
+        elif not selected:
+            why = "select domains first"
+        for button in self.buttons.values():
+            disabled = bool(why)
+            if button.disabled != disabled:
+                button.disabled = disabled
+            if button.tooltip != why:
+                button.tooltip = why or None
+
+    def _clicked(self, action: str) -> None:
+        targets = self._selection()
+        if not targets or self._conn.readonly:
+            return
+        if ACTIONS[action][1]:
+            self._ask(action)
+        else:
+            self._run(action, targets)
+
+    def _ask(self, action: str | None) -> None:
+        self._pending = action
+        if action is None:
+            self._confirm_row.layout.display = "none"
+            return
+        names = ", ".join(name for _, name in self._selection())
+        self._question.value = f"{action} {names}?"
+        self._confirm_row.layout.display = "flex"
+
+    def _confirmed(self) -> None:
+        action = self._pending
+        self._ask(None)
+        if action is not None:
+            self._run(action, self._selection())
+
+    def _run(self, action: str, targets: list[tuple[str, str]]) -> None:
+        self.status.value = html.escape(f"{action}: {', '.join(n for _, n in targets)} …")
+        for uuid, name in targets:
+            self._inflight += 1
+            self._pool.submit(self._call, action, uuid, name)
+
+    def _call(self, action: str, uuid: str, name: str) -> None:
+        """On a worker thread: the libvirt call, then the outcome handed to the main loop."""
+        try:
+            dom = self._conn.conn.lookupByUUIDString(uuid)
+            getattr(dom, ACTIONS[action][0])()
+            error = ""
+        except libvirt.libvirtError as err:
+            error = f"{action} {name}: {err.get_error_message()}"
+        self._rt.call_soon(self._done, action, name, error)
+
+    def _done(self, action: str, name: str, error: str) -> None:
+        self._inflight -= 1
+        if error:
+            self.status.value = f'<span style="color:#b00">error: {html.escape(error)}</span>'
+        elif not self.status.value.startswith("<span"):
+            self.status.value = html.escape(f"{action}: {name} done")
+
+    @property
+    def busy(self) -> bool:
+        """An action is still running."""
+        return self._inflight > 0
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False)
+        super().close()

@@ -1,0 +1,294 @@
+"""ipyvirt's widgets in a real kernel: what reaches the frontend, and when."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from kernel import Kernel
+
+pytestmark = pytest.mark.kernel
+
+SETUP = """
+%load_ext ipyvirt
+import threading, time, asyncio, libvirt, ipyvirt
+from ipyvirt.widgets import DomainTable, EventLog, LoopMonitor, Usage, Dashboard
+from ipyvirt.domains import query_all
+c = libvirt.open("test:///default")
+dom = c.lookupByName("test")
+"""
+
+DEFINE = """
+import re
+_xml = re.sub(r"<uuid>.*</uuid>", "", dom.XMLDesc())
+def define(n, prefix="d"):
+    for i in range(n):
+        c.defineXML(re.sub(r"<name>.*</name>", f"<name>{prefix}{i:04}</name>", _xml))
+"""
+
+
+@pytest.fixture
+def kernel() -> Iterator[Kernel]:
+    k = Kernel()
+    k.execute(SETUP).ok()
+    yield k
+    k.shutdown()
+
+
+def comm_updates(
+    messages: list[dict[str, Any]], model_id: str | None = None
+) -> list[dict[str, Any]]:
+    return [
+        m
+        for m in messages
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["data"].get("method") == "update"
+        and (model_id is None or m["content"]["comm_id"] == model_id)
+    ]
+
+
+def nbytes(messages: list[dict[str, Any]]) -> int:
+    return sum(len(json.dumps(m["content"])) for m in messages)
+
+
+def test_table_updates_arrive_between_cells_coalesced(kernel: Kernel) -> None:
+    kernel.execute("t = DomainTable(c)\ndisplay(t)").ok()
+    row = kernel.value("t._cells[0].model_id")
+    kernel.execute(
+        "def storm():\n"
+        "    time.sleep(0.3)\n"
+        "    for _ in range(200):\n"
+        "        dom.suspend(); dom.resume()\n"
+        "threading.Thread(target=storm).start()"
+    ).ok()
+    before = len(kernel.between)
+    kernel.drain(3.0)  # no cell runs meanwhile
+    updates = comm_updates(kernel.between[before:], row)
+    assert updates, "the table did not change between cells"
+    # 400 events in well under a second: coalesced to a handful of refreshes, never one each
+    assert len(updates) < 40, len(updates)
+    assert 'data-state="running"' in updates[-1]["content"]["data"]["state"]["value"]
+    assert kernel.value("t.settled and [r.state for r in t.rows()]") == ["running"]
+
+
+def test_one_event_costs_the_same_bytes_for_10_or_1000_domains(kernel: Kernel) -> None:
+    kernel.execute(DEFINE).ok()
+    costs = {}
+    for total in (10, 1000):
+        kernel.execute(f"define({total - 1}, prefix='n{total}-')").ok()
+        kernel.execute("t = DomainTable(c, page_size=5)\ndisplay(t)").ok()
+        kernel.drain(0.5)
+        before = len(kernel.between)
+        kernel.execute("dom.suspend()").ok()  # 'test' sorts after the n... domains: another page
+        kernel.drain(0.5)
+        hidden = nbytes(comm_updates(kernel.between[before:]))
+        kernel.execute("t._name_filter.value = 'test'").ok()
+        kernel.drain(0.5)
+        before = len(kernel.between)
+        kernel.execute("dom.resume()").ok()
+        kernel.drain(0.5)
+        shown = nbytes(comm_updates(kernel.between[before:]))
+        costs[total] = (hidden, shown)
+        kernel.execute(
+            "t.close()\nfor d in c.listAllDomains():\n    d.name() != 'test' and d.undefine()"
+        ).ok()
+    print("comm bytes per event (off page, on page):", costs)
+    for hidden, shown in costs.values():
+        assert 0 < hidden < 300 and 0 < shown < 700
+    assert abs(costs[1000][1] - costs[10][1]) < 100, costs
+    assert abs(costs[1000][0] - costs[10][0]) < 100, costs
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_after_random_operations_the_table_equals_a_fresh_query(kernel: Kernel, seed: int) -> None:
+    kernel.execute(DEFINE + "define(20)").ok()
+    kernel.execute(
+        "import random\n"
+        "t = DomainTable(c, page_size=10)\n"
+        "display(t)\n"
+        f"rng = random.Random({seed})\n"
+        "def step():\n"
+        "    doms = c.listAllDomains()\n"
+        "    d = rng.choice(doms)\n"
+        "    op = rng.choice(['create', 'destroy', 'suspend', 'resume', 'shutdown', 'undefine',\n"
+        "                     'define', 'transient', 'reboot'])\n"
+        "    n = rng.randrange(10**6)\n"
+        "    named = lambda p: re.sub('<name>.*</name>', f'<name>{p}{n}</name>', _xml)\n"
+        "    try:\n"
+        "        if op == 'define':\n"
+        "            c.defineXML(named('x'))\n"
+        "        elif op == 'transient':\n"
+        "            c.createXML(named('tr'))\n"
+        "        else:\n"
+        "            getattr(d, op)()\n"
+        "    except libvirt.libvirtError:\n"
+        "        pass  # refused (not running, already paused ...): part of the sequence\n"
+        "def run(n):\n"
+        "    for _ in range(n):\n"
+        "        step()\n"
+        "worker = threading.Thread(target=run, args=(150,))\n"
+        "worker.start()\n"
+        "run(150)\n"
+        "worker.join()"
+    ).ok()
+    kernel.drain(1.0)
+    kernel.execute(
+        "fresh = sorted(query_all(c).values(), key=lambda r: r.name)\n"
+        "diff = [(a, b) for a, b in zip(t.rows(), fresh) if a != b]\n"
+        "print(t.settled, len(t.rows()), len(fresh), diff[:3])"
+    ).ok()
+    out = kernel.execute("print(t.settled, t.rows() == fresh)").ok().stdout
+    assert out == "True True\n", kernel.execute("print(diff[:3])").stdout
+
+
+@pytest.mark.parametrize("order", ["user-first", "widgets-first"])
+def test_users_own_registration_works_alongside_the_widgets(kernel: Kernel, order: str) -> None:
+    user = (
+        "mine = []\n"
+        "c.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE,\n"
+        "    lambda conn, d, ev, det, op: mine.append(ev), None)\n"
+    )
+    widgets = "t = DomainTable(c)\nlog = EventLog(c)\ndisplay(t, log)\n"
+    kernel.execute(user + widgets if order == "user-first" else widgets + user).ok()
+    kernel.execute("dom.suspend(); dom.resume()").ok()
+    kernel.drain(0.3)
+    assert kernel.value("mine") == [3, 4]
+    assert kernel.value("[e.name for e in log.events if e.family == 'domain']") == [
+        "suspended",
+        "resumed",
+    ]
+    assert kernel.value("[r.state for r in t.rows()]") == ["running"]
+
+
+def test_actions_run_off_the_loop_and_report_errors_in_one_line(kernel: Kernel) -> None:
+    kernel.execute(
+        "rw = ipyvirt.Connection(uri='test:///default', readonly=False)\n"
+        "t = DomainTable(rw)\n"
+        "display(t)\n"
+        "threads = []\n"
+        "_orig = libvirt.virDomain.suspend\n"
+        "def spy(self):\n"
+        "    threads.append(threading.current_thread().name)\n"
+        "    return _orig(self)\n"
+        "libvirt.virDomain.suspend = spy\n"
+        "t._checks[0].value = True\n"
+        "t.actions.buttons['suspend'].click()"
+    ).ok()
+    kernel.drain(0.5)
+    assert kernel.value("threads")[0].startswith("ipyvirt-action")
+    assert kernel.value("[r.state for r in t.rows()]") == ["paused"]
+    kernel.execute("t.actions.buttons['destroy'].click()").ok()
+    assert kernel.value("t.actions._confirm_row.layout.display") == "flex"
+    assert kernel.value("t.actions._question.value") == "destroy test?"
+    kernel.execute("t.actions._cancel.click()").ok()
+    kernel.execute("t.actions.buttons['start'].click()").ok()  # it is not shut off: refused
+    kernel.drain(0.5)
+    status = kernel.value("t.actions.status.value")
+    assert status.startswith('<span style="color:#b00">error: start test: ') and "\n" not in status
+    kernel.execute("t.actions.buttons['resume'].click()").ok()
+    kernel.drain(0.5)
+    assert kernel.value("[r.state for r in t.rows()]") == ["running"]
+
+
+def test_actions_are_disabled_on_a_read_only_connection(kernel: Kernel) -> None:
+    kernel.execute("ro = ipyvirt.Connection(uri='test:///default')\nt = DomainTable(ro)").ok()
+    kernel.execute("t._checks[0].value = True").ok()
+    assert kernel.value("all(b.disabled for b in t.actions.buttons.values())") is True
+    assert kernel.value("t.actions.buttons['start'].tooltip").startswith("read-only connection")
+
+
+def test_event_log_decodes_every_family_in_bounded_memory(kernel: Kernel) -> None:
+    kernel.execute(
+        "log = EventLog(c, capacity=5)\n"
+        "display(log)\n"
+        "net = c.networkLookupByName('default')\n"
+        "net.destroy(); net.create()\n"
+        "pool = c.storagePoolLookupByName('default-pool')\n"
+        "pool.destroy(); pool.create()\n"
+        "dom.suspend(); dom.resume()"
+    ).ok()
+    kernel.drain(0.3)
+    kept = kernel.value("[(e.family, e.subject, e.name, e.detail) for e in log.events]")
+    assert kept[-2:] == [
+        ("domain", "test", "suspended", "paused"),
+        ("domain", "test", "resumed", "unpaused"),
+    ]
+    assert (
+        ("pool", "default-pool", "started", "0") in kept
+        or ("pool", "default-pool", "started", "") in kept
+        or any(f == "pool" for f, *_ in kept)
+    )
+    assert kernel.value("log.dropped") == 1  # 6 events, room for 5
+    assert "5 events kept, 1 dropped" in kernel.value("log._status.value")
+    kernel.execute("log._family.value = 'domain'").ok()
+    assert kernel.value("[e.family for e in log.matching()]") == ["domain", "domain"]
+    text = kernel.execute("print(repr(log))").ok().stdout
+    assert text.startswith("EventLog on test:///default: 5 events kept, 1 dropped")
+
+
+def test_loop_monitor_shows_which_loop_runs_what(kernel: Kernel) -> None:
+    kernel.execute("m = LoopMonitor(interval=0.2)\ndisplay(m)").ok()
+    kernel.drain(0.5)
+    assert "dispatches/s" in kernel.value("m._rates.value")
+    assert "<caption>timers</caption>" in kernel.value("m._html.value")
+    assert kernel.value("repr(m)").startswith("LoopMonitor: ")
+
+
+def test_usage_polls_only_once_displayed(kernel: Kernel) -> None:
+    kernel.execute("u = Usage(c, interval=0.2)").ok()
+    kernel.drain(0.6)
+    assert kernel.value("u.polls") == 0
+    kernel.execute("display(u)").ok()
+    kernel.drain(0.7)
+    assert kernel.value("u.polls") >= 2
+    assert "<td>test</td>" in kernel.value("u._html.value")
+    kernel.execute("u.close()").ok()
+    polls = kernel.value("u.polls")
+    kernel.drain(0.5)
+    assert kernel.value("u.polls") == polls
+
+
+def test_dashboard_magic_and_unload_closes_widgets(kernel: Kernel) -> None:
+    kernel.execute("%virt connect --rw\nd = %virt dashboard").ok()
+    text = kernel.execute("print(repr(d))").ok().stdout
+    assert text.startswith("DomainTable: 1 domain on test:///default (1 running)")
+    kernel.execute("%unload_ext ipyvirt").ok()
+    assert (
+        kernel.value("d.comm is None and d.table.comm is None and d.event_log.comm is None") is True
+    )
+
+
+def test_async_for_and_wait_for_with_top_level_await(kernel: Kernel) -> None:
+    kernel.execute(
+        "threading.Timer(0.3, lambda: (dom.suspend(), dom.resume())).start()\n"
+        "got = []\n"
+        "async for e in ipyvirt.events(c, families=['domain'], kinds=['lifecycle']):\n"
+        "    got.append(e.name)\n"
+        "    if len(got) == 2:\n"
+        "        break"
+    ).ok()
+    assert kernel.value("got") == ["suspended", "resumed"]
+    kernel.execute(
+        "threading.Timer(0.3, dom.suspend).start()\n"
+        "await ipyvirt.wait_for(dom, 'paused', timeout=5)\n"
+        "state_after = dom.state()[0]"
+    ).ok()
+    assert kernel.value("state_after") == 3
+    late = kernel.execute("await ipyvirt.wait_for(dom, 'running', timeout=0.3)")
+    assert late.error == ("TimeoutError", "domain test is paused, not running, after 0.3 s")
+    bad = kernel.execute("await ipyvirt.wait_for(dom, 'runing')")
+    assert bad.error is not None and bad.error[1].startswith("unknown domain state 'runing'")
+    kernel.execute("dom.resume()").ok()
+    # leaving the loop and cancelling both deregister: only the watcher's base state remains
+    kernel.execute(
+        "task = asyncio.ensure_future(ipyvirt.wait_for(dom, 'paused'))\n"
+        "await asyncio.sleep(0.05)\n"
+        "task.cancel()\n"
+        "await asyncio.sleep(0.05)\n"
+        "from ipyvirt.streams import _watchers\n"
+        "subs = [len(w.hub._subs) for _, w in _watchers.values()]"
+    ).ok()
+    assert kernel.value("subs") == [0]
