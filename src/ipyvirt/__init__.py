@@ -7,7 +7,7 @@ parts load with ``%load_ext ipyvirt``.
 from __future__ import annotations
 
 from ipyvirt.asyncio_impl import AsyncioEventImpl
-from ipyvirt.connection import Connection, ConnectionError
+from ipyvirt.connection import ConnectFailed, Connection, NoSuchDomain
 from ipyvirt.errors import EventLoopAlreadyRegistered, IpyvirtError, LoopBusy, LoopNotRunning
 from ipyvirt.eventimpl import (
     HANDLE_ERROR,
@@ -45,8 +45,8 @@ __all__ = [
     "HANDLE_READABLE",
     "HANDLE_WRITABLE",
     "AsyncioEventImpl",
+    "ConnectFailed",
     "Connection",
-    "ConnectionError",
     "Event",
     "EventImpl",
     "EventLoopAlreadyRegistered",
@@ -54,6 +54,7 @@ __all__ = [
     "LoopBusy",
     "LoopNotRunning",
     "LoopStatistics",
+    "NoSuchDomain",
     "Runtime",
     "Subscription",
     "TimerInfo",

@@ -10,6 +10,7 @@ user's connection itself and says so in :attr:`Connection.shares_connection`.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -22,13 +23,20 @@ from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event, EventHub, Subscription, decode
 from ipyvirt.names import close_reason_name
 
-__all__ = ["Connection", "ConnectionError"]
+__all__ = ["ConnectFailed", "Connection", "NoSuchDomain"]
 
 log = logging.getLogger("ipyvirt")
 
+_RETRY_FIRST = 0.5
+_RETRY_MAX = 30.0
 
-class ConnectionError(IpyvirtError):
+
+class ConnectFailed(IpyvirtError):
     """libvirt could not open, or refused an operation on, a connection."""
+
+
+class NoSuchDomain(IpyvirtError, LookupError):
+    """A domain name that the hypervisor does not know."""
 
 
 def open_libvirt(uri: str, readonly: bool) -> libvirt.virConnect:
@@ -36,14 +44,20 @@ def open_libvirt(uri: str, readonly: bool) -> libvirt.virConnect:
     try:
         return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     except libvirt.libvirtError as err:
-        raise ConnectionError(f"cannot connect to {uri}: {err.get_error_message()}") from None
+        raise ConnectFailed(f"cannot connect to {uri}: {err.get_error_message()}") from None
 
 
 class Connection:
     """Events and the close of one libvirt connection, delivered on ipyvirt's main loop.
 
     *conn* is the user's ``libvirt.virConnect``; with *uri* instead, ipyvirt opens one
-    (read-only unless *readonly* is false) and closes it in :meth:`close`.
+    (read-only unless *readonly* is false) and closes it in :meth:`close`. libvirt cannot
+    tell whether a connection is read-only: pass *readonly* for yours if it is (actions on
+    it are then disabled rather than refused by libvirt).
+
+    With *reconnect* (default: on for connections ipyvirt opened), a connection that closes
+    for any reason but :meth:`close` is reopened with backoff (0.5 s doubling to 30 s);
+    every subscription is registered again and subscribers get a ``reconnected`` event.
     """
 
     def __init__(
@@ -51,9 +65,10 @@ class Connection:
         conn: libvirt.virConnect | None = None,
         *,
         uri: str | None = None,
-        readonly: bool = True,
+        readonly: bool | None = None,
         name: str | None = None,
         history: int = 1000,
+        reconnect: bool | None = None,
     ) -> None:
         rt = runtime.current()
         if rt is None:
@@ -65,14 +80,21 @@ class Connection:
         if conn is None:
             if uri is None:
                 raise ValueError("give a libvirt connection or a uri")
+            readonly = True if readonly is None else readonly
             conn = open_libvirt(uri, readonly)
             self.owned = True
         else:
             self.owned = False
-            readonly = bool(conn.isReadOnly()) if hasattr(conn, "isReadOnly") else readonly
+            readonly = bool(readonly)
         self.conn = conn
         self.uri: str = conn.getURI()
         self.readonly = readonly
+        self.reconnect = self.owned if reconnect is None else reconnect
+        #: successful reconnections so far
+        self.reconnects = 0
+        self._attempt = 0
+        self._retry: asyncio.TimerHandle | None = None
+        self._closing = False
         self.name = name or self.uri
         self._watch, self.shares_connection = self._open_watch(conn)
         self.hub = EventHub(self._watch, self.name)
@@ -88,6 +110,8 @@ class Connection:
     def __repr__(self) -> str:
         mode = "read-only" if self.readonly else "read-write"
         state = f"closed ({self.closed_reason})" if self.closed_reason else "open"
+        if self._retry is not None or (self.closed_reason and self._attempt):
+            state += ", reconnecting"
         return f"<ipyvirt.Connection {self.name!r} {self.uri} {mode} {state}>"
 
     def _open_watch(self, conn: libvirt.virConnect) -> tuple[libvirt.virConnect, bool]:
@@ -114,16 +138,92 @@ class Connection:
         including the connection's close). See :meth:`ipyvirt.hub.EventHub.subscribe`."""
         return self.hub.subscribe(callback, families=families, kinds=kinds, subject=subject)
 
+    def domain(self, name: str) -> libvirt.virDomain:
+        """The domain called *name*, on the connection you act through."""
+        try:
+            return self.conn.lookupByName(name)
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
+                raise ConnectFailed(f"{self.uri}: {err.get_error_message()}") from None
+            known = sorted(d.name() for d in self.conn.listAllDomains())
+            listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") or "none"
+            raise NoSuchDomain(
+                f"no domain named {name!r} on {self.uri} (there are: {listed})"
+            ) from None
+
+    @property
+    def reader(self) -> libvirt.virConnect:
+        """The read-only connection ipyvirt watches with: fine for queries, and reopened
+        when it closes (if :attr:`reconnect`)."""
+        return self._watch
+
     def _closed_on_any_thread(self, conn: Any, reason: int, opaque: Any) -> None:
         # libvirt calls this where it noticed: usually ipyvirt's io thread
-        self._runtime.call_soon(self._closed, reason)
+        self._runtime.call_soon(self._closed, conn, reason)
 
-    def _closed(self, reason: int) -> None:
+    def _closed(self, conn: Any, reason: int) -> None:
+        if self._closing or conn is not self._watch:
+            return  # ours, on purpose; or a connection already replaced
         self.closed_reason = close_reason_name(reason)
         self.hub.emit(decode(self.name, "connection", "close", "", (reason,)))
+        if self.reconnect and not self.shares_connection:
+            self._schedule_retry()
+
+    # -- reconnecting ----------------------------------------------------------------------
+
+    def _schedule_retry(self) -> None:
+        delay = min(_RETRY_FIRST * 2**self._attempt, _RETRY_MAX)
+        self._attempt += 1
+        self._retry = self._runtime.main_loop.call_later(delay, self._try_reopen)
+
+    def _try_reopen(self) -> None:
+        self._retry = None
+        # opening blocks (a socket connect, a handshake): off the loop
+        future = self._runtime.main_loop.run_in_executor(None, self._reopen)
+        future.add_done_callback(self._reopened)
+
+    def _reopen(self) -> tuple[libvirt.virConnect, libvirt.virConnect]:
+        watch = libvirt.openReadOnly(self.uri)
+        try:
+            conn = open_libvirt(self.uri, self.readonly) if self.owned else self.conn
+        except ConnectFailed:
+            _close_quietly(watch)
+            raise
+        return watch, conn
+
+    def _reopened(
+        self, future: asyncio.Future[tuple[libvirt.virConnect, libvirt.virConnect]]
+    ) -> None:
+        if self._closing:
+            if not future.cancelled() and future.exception() is None:
+                for c in set(future.result()) - {self.conn}:
+                    _close_quietly(c)
+            return
+        error = future.exception()
+        if error is not None:
+            log.info("ipyvirt: reconnecting to %s: %s", self.uri, error)
+            self._schedule_retry()
+            return
+        watch, conn = future.result()
+        old_watch, old_conn = self._watch, self.conn
+        self._watch, self.conn = watch, conn
+        # subscriptions first, then the news: a widget that re-reads now misses nothing
+        self.hub.rebind(watch)
+        watch.registerCloseCallback(self._closed_on_any_thread, None)
+        _close_quietly(old_watch)
+        if old_conn is not conn:
+            _close_quietly(old_conn)
+        attempts, self._attempt = self._attempt, 0
+        self.reconnects += 1
+        self.closed_reason = None
+        self.hub.emit(decode(self.name, "connection", "reconnect", "", (attempts,)))
 
     def close(self) -> None:
         """Stop watching: deregister everything; close the connections ipyvirt opened."""
+        self._closing = True
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
         self.hub.close()
         try:
             self._watch.unregisterCloseCallback()

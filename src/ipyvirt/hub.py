@@ -68,6 +68,8 @@ _ARGS: Final[dict[str, tuple[str, ...]]] = {
 }
 
 _seq = itertools.count(1)
+_TRACEBACKS = 5
+_SUMMARY_EVERY = 1000
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,9 @@ class Event:
 
 def decode(connection: str, family: str, kind: str, subject: str, args: tuple[Any, ...]) -> Event:
     """Build the :class:`Event` for a callback's values."""
-    if family == "connection":
+    if family == "connection" and kind == "reconnect":
+        name, detail = "reconnected", f"after {args[0]} attempts" if args else ""
+    elif family == "connection":
         name, detail = "closed", close_reason_name(args[0]) if args else ""
     elif kind == "lifecycle" and len(args) >= 2:
         name = event_name(family, args[0])
@@ -134,7 +138,7 @@ def decode(connection: str, family: str, kind: str, subject: str, args: tuple[An
 
 
 def _kinds(family: str) -> Iterable[str]:
-    return ("close",) if family == "connection" else event_ids(family).values()
+    return ("close", "reconnect") if family == "connection" else event_ids(family).values()
 
 
 def _subject(family: str, obj: Any) -> str:
@@ -159,6 +163,8 @@ class Subscription:
         self.wants = wants
         self.subject = subject
         self.active = True
+        #: how often its callback raised
+        self.errors = 0
 
     def cancel(self) -> None:
         if self.active:
@@ -259,8 +265,29 @@ class EventHub:
             try:
                 sub.callback(event)
             except Exception:
+                sub.errors += 1
                 self.errors += 1
-                log.exception("ipyvirt: an event subscriber raised on %s", event)
+                # a callback that fails on every event must not flood the notebook: the
+                # first few with their traceback, then a count now and then
+                if sub.errors <= _TRACEBACKS:
+                    log.exception("ipyvirt: an event subscriber raised on %s", event)
+                elif sub.errors % _SUMMARY_EVERY == 0:
+                    log.error(
+                        "ipyvirt: the subscriber %r has raised %d times (tracebacks stop after %d)",
+                        sub.callback,
+                        sub.errors,
+                        _TRACEBACKS,
+                    )
+
+    def rebind(self, conn: libvirt.virConnect) -> None:
+        """Register everything the subscribers want on *conn*, a replacement for a
+        connection that closed (its registrations went with it)."""
+        self.conn = conn
+        self._registered.clear()
+        self.unsupported.clear()
+        for fam, kind in sorted(set().union(*(s.wants for s in self._subs))):
+            if fam != "connection":
+                self._ensure(fam, kind)
 
     def registrations(self) -> dict[tuple[str, str], int]:
         """(family, kind) -> libvirt callback id, for what is registered now."""

@@ -15,11 +15,11 @@ import libvirt
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import DisplayHandle, display
-from traitlets import Int, Unicode, default
+from traitlets import Bool, Int, Unicode, default
 
 import ipyvirt
 from ipyvirt import runtime
-from ipyvirt.connection import Connection, ConnectionError
+from ipyvirt.connection import ConnectFailed, Connection
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
 
@@ -77,6 +77,11 @@ class VirtMagics(Magics):
         help="The URI %virt connect opens when given none "
         "(default: $LIBVIRT_DEFAULT_URI, else test:///default)."
     ).tag(config=True)
+    auto_reconnect = Bool(
+        True,
+        help="Reopen a connection %virt connect opened when it closes (daemon restart, "
+        "network drop), with backoff; its widgets and subscriptions carry on.",
+    ).tag(config=True)
     event_history = Int(
         1000, help="How many recent events each connection keeps for %virt events."
     ).tag(config=True)
@@ -109,7 +114,7 @@ class VirtMagics(Magics):
         handler = getattr(self, f"_{command}")
         try:
             return handler(args)
-        except ConnectionError as err:
+        except ConnectFailed as err:
             raise UsageError(str(err)) from None
         except libvirt.libvirtError as err:
             raise UsageError(f"libvirt: {err.get_error_message()}") from None
@@ -124,7 +129,13 @@ class VirtMagics(Magics):
                 f"%virt connect: a connection named {name!r} is open: %virt disconnect "
                 f"{shlex.quote(name)} first, or give another --name"
             )
-        conn = Connection(uri=uri, readonly=not args.rw, name=name, history=self.event_history)
+        conn = Connection(
+            uri=uri,
+            readonly=not args.rw,
+            name=name,
+            history=self.event_history,
+            reconnect=self.auto_reconnect,
+        )
         self.connections[name] = conn
         self.current = name
         return conn

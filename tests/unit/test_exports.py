@@ -17,7 +17,7 @@ def test_public_names() -> None:
             "HANDLE_WRITABLE",
             "AsyncioEventImpl",
             "Connection",
-            "ConnectionError",
+            "ConnectFailed",
             "Event",
             "EventImpl",
             "EventLoopAlreadyRegistered",
@@ -25,6 +25,7 @@ def test_public_names() -> None:
             "LoopBusy",
             "LoopNotRunning",
             "LoopStatistics",
+            "NoSuchDomain",
             "Runtime",
             "Subscription",
             "TimerInfo",
@@ -52,5 +53,5 @@ def test_import_does_not_pull_in_ipython_or_widgets() -> None:
 
 def test_errors_share_one_base() -> None:
     errors = (ipyvirt.EventLoopAlreadyRegistered, ipyvirt.LoopBusy, ipyvirt.LoopNotRunning)
-    for err in (*errors, ipyvirt.ConnectionError):
+    for err in (*errors, ipyvirt.ConnectFailed, ipyvirt.NoSuchDomain):
         assert issubclass(err, ipyvirt.IpyvirtError)

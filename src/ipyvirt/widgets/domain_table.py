@@ -77,8 +77,10 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._on_main = OnMain(rt)
         self._model: dict[str, DomainRow] = {}
         self._by_name: dict[str, str] = {}
-        self._load(query_all(self._conn.conn))
+        self._load(query_all(self._conn.reader))
         self._dirty: set[str] = set()
+        #: why the table is stale ("connection closed (eof)"), "" while it is live
+        self._closed = ""
         self._view: list[DomainRow] = []
         self._page = 0
         self._page_size = page_size
@@ -133,8 +135,15 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
     # -- events ---------------------------------------------------------------------------------
 
     def _on_event(self, event: Event) -> None:
-        if event.family == "connection":
-            self._summary.value = f"<b>connection closed ({html.escape(event.detail)})</b>"
+        if event.kind == "close":
+            self._closed = f"connection closed ({event.detail})"
+            self._show()
+            return
+        if event.kind == "reconnect":
+            # registrations are back already: what changed while we were away shows now
+            self._closed = ""
+            self._dirty.clear()
+            self._resync_all()
             return
         self._dirty.add(event.subject)
         self._coalescer.poke()
@@ -150,7 +159,7 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
             if old is not None:
                 del self._model[old]
             try:
-                row = query_domain(self._conn.conn.lookupByName(name))
+                row = query_domain(self._conn.reader.lookupByName(name))
             except libvirt.libvirtError:
                 continue  # undefined, or a transient domain that stopped: gone
             stale = self._model.get(row.uuid)
@@ -162,7 +171,7 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._show()
 
     def _resync_all(self) -> None:
-        self._load(query_all(self._conn.conn))
+        self._load(query_all(self._conn.reader))
         self.selected &= self._model.keys()
         self._show()
 
@@ -202,9 +211,9 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
             counts[r.state] = counts.get(r.state, 0) + 1
         states = ", ".join(f"{counts[s]} {s}" for s in STATE_ORDER if s in counts)
         n = len(self._model)
-        return f"{n} domain{'s' * (n != 1)} on {self._conn.name}" + (
-            f" ({states})" if states else ""
-        )
+        text = f"{n} domain{'s' * (n != 1)} on {self._conn.name}"
+        text += f" ({states})" if states else ""
+        return text + (f" - {self._closed}" if self._closed else "")
 
     def _turn(self, step: int) -> None:
         self._page = max(0, self._page + step)
