@@ -29,7 +29,7 @@ log = logging.getLogger("ipyvirt")
 # Rows carry a class, the header carries the style: a row update stays a few hundred bytes.
 _STYLE = (
     "<style>.ipyvirt-row{display:grid;"
-    "grid-template-columns:14em 3em 7em 9em 4em 7em 6em 6em;gap:0 0.8em}</style>"
+    "grid-template-columns:14em 3em 7em 9em 4em 8em 6em 6em;gap:0 0.8em}</style>"
 )
 _SORT_KEYS = {
     "name": lambda r: (r.name,),
