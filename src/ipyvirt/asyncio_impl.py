@@ -41,6 +41,7 @@ from ipyvirt.eventimpl import (
     HandleCallback,
     TimeoutCallback,
 )
+from ipyvirt.handle_thread import HandleThread
 from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
 
 __all__ = ["AsyncioEventImpl"]
@@ -92,14 +93,14 @@ class _Lane:
     """One asyncio loop serving part of the implementation, with the frees it owes."""
 
     name: str
-    loop: asyncio.AbstractEventLoop | None = None
+    loop: asyncio.AbstractEventLoop | HandleThread | None = None
     thread: str = ""
     frees: list[tuple[FreeCallback | None, Any]] = field(default_factory=list)
     free_scheduled: bool = False
     closed_reported: bool = False
 
 
-def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
+def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop | HandleThread) -> None:
     if lane.loop is not loop:
         lane.loop = loop
         lane.thread = ""
@@ -109,6 +110,13 @@ def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop) -> None:
 def _running_loop() -> asyncio.AbstractEventLoop | None:
     # the C accelerated getter: no exception when none runs, unlike get_running_loop()
     return _asyncio_events._get_running_loop()
+
+
+def _on(loop: asyncio.AbstractEventLoop | HandleThread | None) -> bool:
+    """Whether we run on *loop*'s thread, inside it."""
+    if isinstance(loop, HandleThread):
+        return loop.on_thread()
+    return loop is not None and loop is _running_loop()
 
 
 class AsyncioEventImpl(EventImpl):
@@ -122,7 +130,7 @@ class AsyncioEventImpl(EventImpl):
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         *,
-        handle_loop: asyncio.AbstractEventLoop | None = None,
+        handle_loop: asyncio.AbstractEventLoop | HandleThread | None = None,
     ) -> None:
         # Guards the registry below; never held while a callback or free function runs, so
         # a callback may call any hook (libvirt's callbacks do).
@@ -159,9 +167,12 @@ class AsyncioEventImpl(EventImpl):
         self,
         loop: asyncio.AbstractEventLoop | None = None,
         *,
-        handle_loop: asyncio.AbstractEventLoop | None = None,
+        handle_loop: asyncio.AbstractEventLoop | HandleThread | None = None,
     ) -> None:
-        """Serve timers on *loop* (default: the running one) and watches on *handle_loop*.
+        """Serve timers on *loop* (default: the running one) and watches on *handle_loop*:
+        another asyncio loop, or a :class:`~ipyvirt.handle_thread.HandleThread` of this
+        implementation's (see :meth:`handle_thread`). Without *handle_loop*, watches stay
+        on a separate handle loop that still runs, and go to *loop* otherwise.
 
         Everything alive moves over: watches, timers (re-armed from now) and owed frees.
         A loop still running in another thread must be stopped first.
@@ -173,17 +184,24 @@ class AsyncioEventImpl(EventImpl):
                     "AsyncioEventImpl needs an asyncio loop and none is running here: pass "
                     "loop=..., or call ipyvirt.start(), which runs one in a background thread."
                 )
-        handle_loop = handle_loop or loop
+        if handle_loop is None:
+            # a separate handle loop that still runs keeps its watches
+            current = self._io.loop if self._io is not self._main else None
+            handle_loop = current if current is not None and current.is_running() else loop
         if self._closed:
             raise LoopNotRunning("this AsyncioEventImpl was closed: create a new one.")
-        for lane, new in ((self._main, loop), (self._io, handle_loop)):
+        for lane in (self._main, self._io):
             old = lane.loop
-            if old not in (None, new) and old.is_running() and old is not _running_loop():
+            # abandoning a loop that runs on elsewhere could race our callbacks queued there
+            if old is None or old is loop or old is handle_loop:
+                continue
+            if old.is_running() and not _on(old):
                 raise LoopBusy(
                     f"the {lane.name} loop {old!r} still runs in another thread: stop it "
                     "before binding ipyvirt's event loop elsewhere."
                 )
         self._detach_epoll()
+        self._timer_loop = loop
         with self._lock:
             _rebind_lane(self._main, loop)
             if handle_loop is loop:
@@ -204,13 +222,19 @@ class AsyncioEventImpl(EventImpl):
         for lane in lanes:
             self._schedule_frees(lane)
 
-    def _attach_epoll(self, loop: asyncio.AbstractEventLoop) -> None:
-        if self._io.loop is loop and not self._closed:
+    def handle_thread(self, name: str = "ipyvirt-io") -> HandleThread:
+        """A started thread that serves this implementation's fd watches straight from its
+        epoll set; pass it to :meth:`bind` as *handle_loop*."""
+        return HandleThread(self, name).start()
+
+    def _attach_epoll(self, loop: asyncio.AbstractEventLoop | HandleThread) -> None:
+        # a HandleThread waits on the epoll set itself
+        if self._io.loop is loop and not self._closed and not isinstance(loop, HandleThread):
             loop.add_reader(self._epoll.fileno(), self._dispatch_ready)
 
     def _detach_epoll(self) -> None:
         old = self._io.loop
-        if old is not None and not old.is_closed():
+        if old is not None and not old.is_closed() and not isinstance(old, HandleThread):
             if old.is_running() and old is not _running_loop():
                 old.call_soon_threadsafe(old.remove_reader, self._epoll.fileno())
             else:
@@ -223,6 +247,8 @@ class AsyncioEventImpl(EventImpl):
         one for the rest of the process.
         """
         self._detach_epoll()
+        if isinstance(self._io.loop, HandleThread):
+            self._io.loop.close()
         with self._lock:
             timers = list(self._timers.values())
             self._closed = True
@@ -241,8 +267,7 @@ class AsyncioEventImpl(EventImpl):
         loop = lane.loop
         if loop is None:
             return False
-        running = _running_loop()
-        if running is loop or (direct_ok and not loop.is_running() and not loop.is_closed()):
+        if _on(loop) or (direct_ok and not loop.is_running() and not loop.is_closed()):
             fn(*args)
             return True
         try:
@@ -358,13 +383,17 @@ class AsyncioEventImpl(EventImpl):
         self._epoll_masks[fd] = want
 
     def _dispatch_ready(self) -> None:
-        """The handle loop's reader callback: run the callbacks of every ready watch."""
-        # The hot path: one epoll_wait(0) tells every ready fd with its real condition.
+        """The reader callback of an asyncio handle loop: ask the epoll set, dispatch."""
+        self._dispatch(self._epoll.poll(0, _MAX_EVENTS))
+
+    def _dispatch(self, ready: list[tuple[int, int]]) -> None:
+        """Run the callbacks of the watches on the ready fds (on the handle loop's thread)."""
+        # The hot path. epoll tells each fd's real condition, ERROR and HANGUP included.
         if not self._io.thread:
             self._io.thread = threading.current_thread().name
         by_fd = self._by_fd
         run = self._run_handle_callback
-        for fd, revents in self._epoll.poll(0, _MAX_EVENTS):
+        for fd, revents in ready:
             got = _FROM_EPOLL[revents & 0x1F]
             for w in by_fd.get(fd, ()):
                 # a callback earlier in this round may have removed or changed w
@@ -419,8 +448,8 @@ class AsyncioEventImpl(EventImpl):
         if timer.handle is not None:
             timer.handle.cancel()
             timer.handle = None
-        loop = self._main.loop
-        if timer.removed or timer.interval < 0 or loop is None or self._closed:
+        loop = self._timer_loop
+        if timer.removed or timer.interval < 0 or self._closed:
             return
         if timer.interval == 0:
             timer.handle = loop.call_soon(self._fire, timer)
@@ -457,7 +486,7 @@ class AsyncioEventImpl(EventImpl):
             lane.free_scheduled = True
         loop = lane.loop
         # Never run here: we are inside a hook, perhaps inside a callback.
-        if loop is not None and _running_loop() is loop:
+        if loop is not None and _on(loop):
             loop.call_soon(self._run_frees, lane)
         elif not self._call_soon(lane, self._run_frees, lane):
             with self._lock:

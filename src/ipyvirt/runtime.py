@@ -1,8 +1,9 @@
 """Who runs what: ipyvirt's event loop in a kernel, a script or someone's asyncio program.
 
 - **fd watches** (libvirt's sockets; the daemon's keepalive pings are answered there) run on
-  a helper thread, ``ipyvirt-io``, with a loop of its own: a cell that blocks the main loop
-  for minutes does not make the daemon drop the connection.
+  a helper thread, ``ipyvirt-io``, that waits on the watches' epoll set itself
+  (:class:`~ipyvirt.handle_thread.HandleThread`): a cell that blocks the main loop for
+  minutes does not make the daemon drop the connection.
 - **timers** run on the *main* loop. libvirt delivers every event to its callbacks from a
   timer, so every event callback runs there: in a kernel, the main thread, between cells.
 - free functions run on the loop that owned the watch or timer.
@@ -23,6 +24,7 @@ from typing import Any
 from ipyvirt.asyncio_impl import AsyncioEventImpl, _running_loop
 from ipyvirt.errors import EventLoopAlreadyRegistered
 from ipyvirt.eventimpl import registered_impl
+from ipyvirt.handle_thread import HandleThread
 
 __all__ = ["Runtime", "current", "start", "stop"]
 
@@ -61,14 +63,10 @@ class Runtime:
     impl: AsyncioEventImpl
     #: where timers, and so every libvirt event callback, run
     main_loop: asyncio.AbstractEventLoop
-    _io: _LoopThread
+    #: where fd watches run (thread ``ipyvirt-io``)
+    io: HandleThread
     #: set when ipyvirt runs the main loop itself (no running loop when started)
     _own_main: _LoopThread | None = None
-
-    @property
-    def io_loop(self) -> asyncio.AbstractEventLoop:
-        """Where fd watches run (thread ``ipyvirt-io``)."""
-        return self._io.loop
 
     @property
     def main_thread_name(self) -> str:
@@ -113,18 +111,21 @@ def start(loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
         old = _current
         if old is not None:
             _retire(old)
-        io = _LoopThread("ipyvirt-io")
         impl = registered_impl()
         if impl is None:
-            impl = AsyncioEventImpl(loop, handle_loop=io.loop).register()
-        elif isinstance(impl, AsyncioEventImpl):
-            impl.bind(loop, handle_loop=io.loop)
-        else:
-            io.stop()
+            try:
+                impl = AsyncioEventImpl(loop).register()
+            except EventLoopAlreadyRegistered:
+                if own_main is not None:
+                    own_main.stop()
+                raise
+        elif not isinstance(impl, AsyncioEventImpl):
             raise EventLoopAlreadyRegistered(
                 f"{impl!r} is libvirt's event loop in this process, not ipyvirt's: restart "
                 "the process and start ipyvirt first."
             )
+        io = impl.handle_thread("ipyvirt-io")
+        impl.bind(loop, handle_loop=io)
         _current = Runtime(impl, loop, io, own_main)
         return _current
 
@@ -141,11 +142,10 @@ def stop() -> None:
 
 def _retire(rt: Runtime) -> None:
     """Stop *rt*'s threads; its watches and timers go to its main loop (if it still runs)."""
-    rt._io.loop.call_soon_threadsafe(rt._io.loop.stop)
-    rt._io.thread.join(10)
+    rt.io.stop()
     if rt._own_main is not None:
         rt._own_main.loop.call_soon_threadsafe(rt._own_main.loop.stop)
         rt._own_main.thread.join(10)
     if not rt.main_loop.is_closed():
-        rt.impl.bind(rt.main_loop)
-    rt._io.loop.close()
+        rt.impl.bind(rt.main_loop, handle_loop=rt.main_loop)
+    rt.io.close()

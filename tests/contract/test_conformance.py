@@ -8,11 +8,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import pytest
 
 from ipyvirt import AsyncioEventImpl
 from ipyvirt.testing import Clause, clauses_for, run_clause
+from ipyvirt.testing.factories import split
 
 from conftest import Registered
 from libvirtd import Libvirtd
@@ -25,6 +29,23 @@ def _ids(clauses: list[Clause]) -> list[str]:
 @pytest.mark.parametrize("clause", clauses_for("direct"), ids=_ids(clauses_for("direct")))
 def test_direct(clause: Clause) -> None:
     run_clause(clause, "direct", factory=AsyncioEventImpl)
+
+
+@pytest.mark.parametrize("clause", clauses_for("direct"), ids=_ids(clauses_for("direct")))
+def test_direct_with_a_handle_thread(clause: Clause) -> None:
+    """As a kernel runs it: fd watches on a HandleThread of their own."""
+    run_clause(clause, "direct", factory=split)
+
+
+@pytest.mark.daemon
+def test_through_libvirt_with_a_handle_thread(libvirtd: Libvirtd) -> None:
+    """The libvirt and daemon clauses, with a split implementation registered in a process
+    of its own."""
+    cmd = [sys.executable, "-m", "ipyvirt.testing", "ipyvirt.testing.factories:split", "--json"]
+    cmd += ["--mode", "libvirt", "--mode", "daemon", "--daemon-uri", libvirtd.test_uri]
+    results = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout)
+    assert len(results) == len(clauses_for("libvirt")) + len(clauses_for("daemon"))
+    assert [(r["clause"], r["detail"]) for r in results if not r["passed"]] == []
 
 
 @pytest.mark.parametrize("clause", clauses_for("libvirt"), ids=_ids(clauses_for("libvirt")))

@@ -8,6 +8,7 @@ import socket
 import sys
 import threading
 import time
+from asyncio import _get_running_loop as asyncio_running_loop
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -280,8 +281,17 @@ class Bench:
         fut: asyncio.Future[float] = self.loop.create_future()
 
         def fire() -> None:
-            if not fut.done():
-                fut.set_result(self.loop.time())
+            when = self.loop.time()
+
+            def resolve() -> None:
+                if not fut.done():
+                    fut.set_result(when)
+
+            # an implementation may run fd watches on a thread of their own
+            if asyncio_running_loop() is self.loop:
+                resolve()
+            else:
+                self.loop.call_soon_threadsafe(resolve)
 
         return fut, fire
 

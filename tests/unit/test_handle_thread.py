@@ -1,0 +1,128 @@
+"""HandleThread: fd watches served straight from the epoll set, on a thread of their own."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+import ipyvirt
+from ipyvirt import AsyncioEventImpl
+
+
+@pytest.fixture
+def split() -> Iterator[tuple[asyncio.AbstractEventLoop, AsyncioEventImpl]]:
+    loop = asyncio.new_event_loop()
+    impl = AsyncioEventImpl(loop)
+    impl.bind(loop, handle_loop=impl.handle_thread("test-io"))
+    yield loop, impl
+    impl.close()
+    loop.close()
+
+
+def test_watches_run_on_the_thread_and_show_it(
+    split: tuple[asyncio.AbstractEventLoop, AsyncioEventImpl],
+) -> None:
+    _, impl = split
+    a, b = socket.socketpair()
+    where: list[tuple[str, int]] = []
+    seen = threading.Event()
+
+    def on_fd(watch: int, fd: int, events: int, opaque: Any) -> None:
+        where.append((threading.current_thread().name, events))
+        a.recv(16)
+        seen.set()
+
+    w = impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, None, None)
+    b.send(b"x")
+    assert seen.wait(2)
+    assert where == [("test-io", ipyvirt.HANDLE_READABLE)]
+    stats = impl.statistics()
+    assert [(x.id, x.loop, x.thread) for x in stats.watches] == [(w, "io", "test-io")]
+    b.close()  # the peer hangs up: reported though only READABLE was asked
+    seen.clear()
+    assert seen.wait(2)
+    assert where[-1][1] & ipyvirt.HANDLE_HANGUP
+    impl.remove_handle(w)
+    a.close()
+
+
+def test_frees_run_on_the_thread_outside_callbacks(
+    split: tuple[asyncio.AbstractEventLoop, AsyncioEventImpl],
+) -> None:
+    loop, impl = split
+    a, b = socket.socketpair()
+    inside = threading.local()
+    freed: list[tuple[str, bool]] = []
+    done = threading.Event()
+
+    def ff(opaque: Any) -> None:
+        freed.append((threading.current_thread().name, getattr(inside, "yes", False)))
+        done.set()
+
+    def on_fd(watch: int, fd: int, events: int, opaque: Any) -> None:
+        inside.yes = True
+        impl.remove_handle(watch)  # removes itself: the free must wait for the callback's end
+        inside.yes = False
+
+    w = impl.add_handle(a.fileno(), 0, on_fd, None, ff)
+    impl.update_handle(w, ipyvirt.HANDLE_WRITABLE)
+    assert done.wait(2)
+    assert freed == [("test-io", False)]
+    loop.run_until_complete(impl.drain(timeout=2))
+    a.close()
+    b.close()
+
+
+def test_hand_overs_from_many_threads_all_run() -> None:
+    loop = asyncio.new_event_loop()
+    impl = AsyncioEventImpl(loop)
+    thread = impl.handle_thread("test-io")
+    ran: list[int] = []
+    total = 4 * 5000
+
+    def hammer(base: int) -> None:
+        for i in range(5000):
+            thread.call_soon_threadsafe(ran.append, base + i)
+
+    workers = [threading.Thread(target=hammer, args=(n * 5000,)) for n in range(4)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    deadline = threading.Event()
+    for _ in range(200):
+        if len(ran) == total:
+            break
+        deadline.wait(0.01)
+    assert sorted(ran) == list(range(total))
+    thread.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        thread.call_soon_threadsafe(ran.append, -1)
+    impl.close()
+    loop.close()
+
+
+def test_owed_frees_survive_a_stopped_thread_and_run_on_the_next_lane() -> None:
+    loop = asyncio.new_event_loop()
+    impl = AsyncioEventImpl(loop)
+    thread = impl.handle_thread("test-io")
+    impl.bind(loop, handle_loop=thread)
+    a, b = socket.socketpair()
+    freed: list[str] = []
+    w = impl.add_handle(a.fileno(), 0, lambda *args: None, "w", freed.append)
+    thread.stop()
+    impl.remove_handle(w)  # owed to a lane that no longer runs
+    assert impl.statistics().pending_frees == 1
+    impl.bind(loop, handle_loop=loop)
+    loop.run_until_complete(impl.drain(timeout=2))
+    assert freed == ["w"]
+    thread.close()
+    impl.close()
+    loop.close()
+    a.close()
+    b.close()
