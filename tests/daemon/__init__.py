@@ -1,0 +1,1 @@
+"""Tests against real hypervisors started by the tests themselves (QEMU under libvirtd)."""
