@@ -19,6 +19,7 @@ from typing import Any
 import libvirt
 
 from ipyvirt import runtime
+from ipyvirt.credentials import Prompt, open_with
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event, EventHub, Subscription, decode
 from ipyvirt.names import close_reason_name
@@ -39,10 +40,11 @@ class NoSuchDomain(IpyvirtError, LookupError):
     """A domain name that the hypervisor does not know."""
 
 
-def open_libvirt(uri: str, readonly: bool) -> libvirt.virConnect:
-    """Open *uri*, turning libvirt's error into one line naming the URI."""
+def open_libvirt(uri: str, readonly: bool, prompt: Prompt | None = None) -> libvirt.virConnect:
+    """Open *uri* (asking *prompt* for credentials if libvirt wants any), turning libvirt's
+    error into one line naming the URI."""
     try:
-        return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
+        return open_with(uri, readonly, prompt)
     except libvirt.libvirtError as err:
         raise ConnectFailed(f"cannot connect to {uri}: {err.get_error_message()}") from None
 
@@ -54,6 +56,9 @@ class Connection:
     (read-only unless *readonly* is false) and closes it in :meth:`close`. libvirt cannot
     tell whether a connection is read-only: pass *readonly* for yours if it is (actions on
     it are then disabled rather than refused by libvirt).
+
+    *credentials* (an :class:`ipyvirt.credentials.Prompt`) answers libvirt when the URI
+    needs a user name or passphrase; they are asked once and kept in memory only.
 
     With *reconnect* (default: on for connections ipyvirt opened), a connection that closes
     for any reason but :meth:`close` is reopened with backoff (0.5 s doubling to 30 s);
@@ -69,6 +74,7 @@ class Connection:
         name: str | None = None,
         history: int = 1000,
         reconnect: bool | None = None,
+        credentials: Prompt | None = None,
     ) -> None:
         rt = runtime.current()
         if rt is None:
@@ -81,12 +87,13 @@ class Connection:
             if uri is None:
                 raise ValueError("give a libvirt connection or a uri")
             readonly = True if readonly is None else readonly
-            conn = open_libvirt(uri, readonly)
+            conn = open_libvirt(uri, readonly, credentials)
             self.owned = True
         else:
             self.owned = False
             readonly = bool(readonly)
         self.conn = conn
+        self._credentials = credentials
         self.uri: str = conn.getURI()
         self.readonly = readonly
         self.reconnect = self.owned if reconnect is None else reconnect
@@ -116,7 +123,7 @@ class Connection:
 
     def _open_watch(self, conn: libvirt.virConnect) -> tuple[libvirt.virConnect, bool]:
         try:
-            return libvirt.openReadOnly(self.uri), False
+            return open_with(self.uri, True, self._credentials), False
         except libvirt.libvirtError as err:
             log.info("ipyvirt: watching %s on its own connection (%s)", self.uri, err)
             return conn, True
@@ -183,9 +190,10 @@ class Connection:
         future.add_done_callback(self._reopened)
 
     def _reopen(self) -> tuple[libvirt.virConnect, libvirt.virConnect]:
-        watch = libvirt.openReadOnly(self.uri)
+        watch = open_with(self.uri, True, self._credentials)
         try:
-            conn = open_libvirt(self.uri, self.readonly) if self.owned else self.conn
+            owned = self.owned
+            conn = open_libvirt(self.uri, self.readonly, self._credentials) if owned else self.conn
         except ConnectFailed:
             _close_quietly(watch)
             raise

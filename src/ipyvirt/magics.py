@@ -20,13 +20,16 @@ from traitlets import Bool, Int, Unicode, default
 import ipyvirt
 from ipyvirt import runtime
 from ipyvirt.connection import ConnectFailed, Connection
+from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
 
 __all__ = ["VirtMagics"]
 
 _USAGE = """\
-%virt connect [URI] [--rw] [--name NAME]   open a connection (read-only unless --rw)
+%virt connect [URI] [--rw] [--name NAME] [--auth]
+                                           open a connection (read-only unless --rw;
+                                           --auth asks for a user name and passphrase)
 %virt disconnect [NAME]                    close it
 %virt list [NAME]                          domains with their state and reason
 %virt events [NAME] [--last N] [--follow | --stop]
@@ -51,6 +54,7 @@ def _parsers() -> dict[str, argparse.ArgumentParser]:
     connect.add_argument("uri", nargs="?")
     connect.add_argument("--rw", action="store_true")
     connect.add_argument("--name")
+    connect.add_argument("--auth", action="store_true")
     disconnect, listing, dashboard = parser("disconnect"), parser("list"), parser("dashboard")
     for p in (disconnect, listing, dashboard):
         p.add_argument("name", nargs="?")
@@ -135,6 +139,7 @@ class VirtMagics(Magics):
             name=name,
             history=self.event_history,
             reconnect=self.auto_reconnect,
+            credentials=Prompt() if args.auth else None,
         )
         self.connections[name] = conn
         self.current = name

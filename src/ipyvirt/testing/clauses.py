@@ -291,8 +291,10 @@ async def free_once(b: Bench) -> None:
         "w2",
         ff,
     )
+    # A free function run by the remove call itself would record in_hook() as True. (One run
+    # by a handle thread of the implementation's own may come before remove returns here:
+    # libvirt's own loop does the same, from its loop thread.)
     b.unwatch(w1)
-    expect(not frees, "a free function ran inside remove_handle")
     peer.send(b"x")
     await b.until(lambda: len(frees) >= 3, 2, "the three free functions")
     await b.idle(0.05)
