@@ -103,7 +103,8 @@ class _Lane:
 def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop | HandleThread) -> None:
     if lane.loop is not loop:
         lane.loop = loop
-        lane.thread = ""
+        # an asyncio loop's thread shows once it ran one of ours; a HandleThread's is known
+        lane.thread = loop.name if isinstance(loop, HandleThread) else ""
     lane.closed_reported = False
 
 

@@ -166,6 +166,13 @@ class Subscription:
         #: how often its callback raised
         self.errors = 0
 
+    def __repr__(self) -> str:
+        kinds = sorted({f"{fam}/{kind}" for fam, kind in self.wants})
+        what = ", ".join(kinds[:3]) + (f" and {len(kinds) - 3} more" if len(kinds) > 3 else "")
+        about = f" about {self.subject}" if self.subject else ""
+        state = "active" if self.active else "cancelled"
+        return f"<ipyvirt.Subscription to {what}{about} on {self.hub.connection}, {state}>"
+
     def cancel(self) -> None:
         if self.active:
             self.active = False

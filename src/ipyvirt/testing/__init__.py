@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from asyncio import _get_running_loop as asyncio_running_loop
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ipyvirt.errors import IpyvirtError
 from ipyvirt.eventimpl import EventImpl
 from ipyvirt.testing.bench import (
     Bench,
@@ -74,6 +76,12 @@ def run_clause(
     ``libvirt``/``daemon``: through libvirt, on *loop*, which the registered implementation
     must serve (the caller binds it).
     """
+    if asyncio_running_loop() is not None:
+        raise IpyvirtError(
+            "the conformance kit runs loops of its own and cannot run inside a running one "
+            "(a notebook cell): call it in a thread, e.g. "
+            "await asyncio.to_thread(run_conformance, factory)"
+        )
     if mode == "direct":
         if factory is None:
             raise ValueError("direct mode needs an implementation factory")
@@ -109,6 +117,8 @@ def run_conformance(
     """
     results: list[ClauseResult] = []
     modes = list(modes)
+    if asyncio_running_loop() is not None:
+        run_clause(CLAUSES[0], "direct", factory=factory)  # raises the error that says why
     registered: tuple[EventImpl, asyncio.AbstractEventLoop] | None = None
     wanted = set(only) if only is not None else None
     for mode in modes:

@@ -52,10 +52,16 @@ class LoopMonitor(widgets.VBox):  # type: ignore[misc]
     def __repr__(self) -> str:
         stats = self.impl.statistics()
         return (
-            f"LoopMonitor: {len(stats.watches)} fd watches, {len(stats.timers)} timers, "
-            f"{stats.pending_frees} frees owed, {stats.callback_errors} callback errors"
+            f"LoopMonitor: {_count(len(stats.watches), 'fd watch', 'fd watches')}, "
+            f"{_count(len(stats.timers), 'timer')}, "
+            f"{_count(stats.pending_frees, 'free owed', 'frees owed')}, "
+            f"{_count(stats.callback_errors, 'callback error')}"
         )
 
     def close(self) -> None:
         self._repeater.cancel()
         super().close()
+
+
+def _count(n: int, one: str, many: str = "") -> str:
+    return f"{n} {one if n == 1 else many or one + 's'}"
