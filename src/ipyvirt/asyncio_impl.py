@@ -25,9 +25,8 @@ import asyncio
 import logging
 import select
 import threading
-from asyncio import events as _asyncio_events
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 from ipyvirt.errors import LoopBusy, LoopNotRunning
@@ -42,6 +41,7 @@ from ipyvirt.eventimpl import (
     TimeoutCallback,
 )
 from ipyvirt.handle_thread import HandleThread
+from ipyvirt.lanes import Lane, Owed, on, rebind, running_loop
 from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
 
 __all__ = ["AsyncioEventImpl"]
@@ -88,38 +88,6 @@ class _Timer:
     handle: asyncio.Handle | None = None
 
 
-@dataclass(eq=False)
-class _Lane:
-    """One asyncio loop serving part of the implementation, with the frees it owes."""
-
-    name: str
-    loop: asyncio.AbstractEventLoop | HandleThread | None = None
-    thread: str = ""
-    frees: list[tuple[FreeCallback | None, Any]] = field(default_factory=list)
-    free_scheduled: bool = False
-    closed_reported: bool = False
-
-
-def _rebind_lane(lane: _Lane, loop: asyncio.AbstractEventLoop | HandleThread) -> None:
-    if lane.loop is not loop:
-        lane.loop = loop
-        # an asyncio loop's thread shows once it ran one of ours; a HandleThread's is known
-        lane.thread = loop.name if isinstance(loop, HandleThread) else ""
-    lane.closed_reported = False
-
-
-def _running_loop() -> asyncio.AbstractEventLoop | None:
-    # the C accelerated getter: no exception when none runs, unlike get_running_loop()
-    return _asyncio_events._get_running_loop()
-
-
-def _on(loop: asyncio.AbstractEventLoop | HandleThread | None) -> bool:
-    """Whether we run on *loop*'s thread, inside it."""
-    if isinstance(loop, HandleThread):
-        return loop.on_thread()
-    return loop is not None and loop is _running_loop()
-
-
 class AsyncioEventImpl(EventImpl):
     """libvirt's event loop on asyncio: timers on *loop*, fd watches on *handle_loop*.
 
@@ -142,11 +110,10 @@ class AsyncioEventImpl(EventImpl):
         self._by_fd: dict[int, tuple[_Watch, ...]] = {}
         self._epoll = select.epoll()
         self._epoll_masks: dict[int, int] = {}
-        self._main = _Lane("main")
+        self._main = Lane("main")
         self._io = self._main
         self._last_id = 0
-        self._pending_frees = 0
-        self._drain_waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+        self._owed = Owed()
         self._handles_added = self._handles_removed = 0
         self._timeouts_added = self._timeouts_removed = 0
         self._frees_run = self._callback_errors = 0
@@ -179,7 +146,7 @@ class AsyncioEventImpl(EventImpl):
         A loop still running in another thread must be stopped first.
         """
         if loop is None:
-            loop = _running_loop()
+            loop = running_loop()
             if loop is None:
                 raise LoopNotRunning(
                     "AsyncioEventImpl needs an asyncio loop and none is running here: pass "
@@ -196,7 +163,7 @@ class AsyncioEventImpl(EventImpl):
             # abandoning a loop that runs on elsewhere could race our callbacks queued there
             if old is None or old is loop or old is handle_loop:
                 continue
-            if old.is_running() and not _on(old):
+            if old.is_running() and not on(old):
                 raise LoopBusy(
                     f"the {lane.name} loop {old!r} still runs in another thread: stop it "
                     "before binding ipyvirt's event loop elsewhere."
@@ -204,15 +171,15 @@ class AsyncioEventImpl(EventImpl):
         self._detach_epoll()
         self._timer_loop = loop
         with self._lock:
-            _rebind_lane(self._main, loop)
+            rebind(self._main, loop)
             if handle_loop is loop:
                 if self._io is not self._main:  # the io lane's owed frees move with its watches
                     self._main.frees += self._io.frees
                 self._io = self._main
             else:
                 if self._io is self._main:
-                    self._io = _Lane("io")
-                _rebind_lane(self._io, handle_loop)
+                    self._io = Lane("io")
+                rebind(self._io, handle_loop)
             timers = list(self._timers.values())
             lanes = [self._main] if self._io is self._main else [self._main, self._io]
             for lane in lanes:
@@ -236,7 +203,7 @@ class AsyncioEventImpl(EventImpl):
     def _detach_epoll(self) -> None:
         old = self._io.loop
         if old is not None and not old.is_closed() and not isinstance(old, HandleThread):
-            if old.is_running() and old is not _running_loop():
+            if old.is_running() and old is not running_loop():
                 old.call_soon_threadsafe(old.remove_reader, self._epoll.fileno())
             else:
                 old.remove_reader(self._epoll.fileno())
@@ -261,14 +228,14 @@ class AsyncioEventImpl(EventImpl):
     # -- running things on the right loop -----------------------------------------------------
 
     def _call_soon(
-        self, lane: _Lane, fn: Callable[..., object], *args: Any, direct_ok: bool = False
+        self, lane: Lane, fn: Callable[..., object], *args: Any, direct_ok: bool = False
     ) -> bool:
         """Run *fn* on *lane*'s loop: now if we are on it (or, with *direct_ok*, if it is not
         running), else handed over, waking it. False if the loop is closed."""
         loop = lane.loop
         if loop is None:
             return False
-        if _on(loop) or (direct_ok and not loop.is_running() and not loop.is_closed()):
+        if on(loop) or (direct_ok and not loop.is_running() and not loop.is_closed()):
             fn(*args)
             return True
         try:
@@ -278,7 +245,7 @@ class AsyncioEventImpl(EventImpl):
             return False
         return True
 
-    def _report_closed(self, lane: _Lane) -> None:
+    def _report_closed(self, lane: Lane) -> None:
         if not lane.closed_reported:
             lane.closed_reported = True
             log.error(
@@ -475,25 +442,25 @@ class AsyncioEventImpl(EventImpl):
 
     # -- frees ----------------------------------------------------------------------------------
 
-    def _owe_free(self, lane: _Lane, ff: FreeCallback | None, opaque: Any) -> None:
+    def _owe_free(self, lane: Lane, ff: FreeCallback | None, opaque: Any) -> None:
         # under the lock
         lane.frees.append((ff, opaque))
-        self._pending_frees += 1
+        self._owed.add()
 
-    def _schedule_frees(self, lane: _Lane) -> None:
+    def _schedule_frees(self, lane: Lane) -> None:
         with self._lock:
             if lane.free_scheduled or not lane.frees:
                 return
             lane.free_scheduled = True
         loop = lane.loop
         # Never run here: we are inside a hook, perhaps inside a callback.
-        if loop is not None and _on(loop):
+        if loop is not None and on(loop):
             loop.call_soon(self._run_frees, lane)
         elif not self._call_soon(lane, self._run_frees, lane):
             with self._lock:
                 lane.free_scheduled = False  # bind() schedules them on the next loop
 
-    def _run_frees(self, lane: _Lane) -> None:
+    def _run_frees(self, lane: Lane) -> None:
         with self._lock:
             frees, lane.frees = lane.frees, []
             lane.free_scheduled = False
@@ -503,40 +470,20 @@ class AsyncioEventImpl(EventImpl):
             except Exception:
                 log.exception("ipyvirt: a libvirt free function raised")
         with self._lock:
-            self._pending_frees -= len(frees)
             self._frees_run += len(frees)
-            waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-            if self._pending_frees == 0:
-                waiters, self._drain_waiters = self._drain_waiters, []
-        for loop, fut in waiters:
-            try:
-                loop.call_soon_threadsafe(_resolve, fut)
-            except RuntimeError:  # that waiter's loop is closed: nobody waits any more
-                pass
+        self._owed.paid(len(frees))
 
     async def drain(self, timeout: float | None = None) -> None:
         """Wait until every removed watch's and timer's free function has run.
 
         Raises :class:`TimeoutError` saying how many are still owed after *timeout* seconds.
         """
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self._pending_frees == 0:
-                return
-            fut: asyncio.Future[None] = loop.create_future()
-            self._drain_waiters.append((loop, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(
-                f"{self._pending_frees} free functions still owed after {timeout} s: is the "
-                "loop that owns them running?"
-            ) from None
+        await self._owed.settled(timeout)
 
     def is_idle(self) -> bool:
         """No live watch or timer, and no free function owed."""
         with self._lock:
-            return not self._watches and not self._timers and not self._pending_frees
+            return not self._watches and not self._timers and not self._owed.count
 
     # -- observability --------------------------------------------------------------------------
 
@@ -563,7 +510,7 @@ class AsyncioEventImpl(EventImpl):
             return LoopStatistics(
                 watches=watches,
                 timers=timers,
-                pending_frees=self._pending_frees,
+                pending_frees=self._owed.count,
                 handles_added=self._handles_added,
                 handles_removed=self._handles_removed,
                 timeouts_added=self._timeouts_added,
@@ -574,8 +521,3 @@ class AsyncioEventImpl(EventImpl):
                 callback_errors=self._callback_errors,
                 loops=loops,
             )
-
-
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)

@@ -10,8 +10,8 @@ import libvirt
 from IPython.core.error import UsageError
 
 from ipyvirt import runtime
-from ipyvirt.asyncio_impl import _running_loop
 from ipyvirt.errors import EventLoopAlreadyRegistered
+from ipyvirt.lanes import running_loop
 from ipyvirt.magics import VirtMagics
 
 __all__ = ["load", "unload"]
@@ -34,7 +34,7 @@ class _Extension:
         libvirt.registerErrorHandler(_quiet, None)
         early = _connections_opened_before()
         self.shell.register_magics(self.magics)
-        loop = _running_loop()
+        loop = running_loop()
         if loop is not None or not hasattr(self.shell, "kernel"):
             self._start(loop)  # a kernel cell, or terminal IPython (a loop thread of our own)
         else:
@@ -58,7 +58,7 @@ class _Extension:
     def _start_in_cell(self, *args: object) -> None:
         self.shell.events.unregister("pre_run_cell", self._start_in_cell)
         self.waiting = False
-        self._start(_running_loop())
+        self._start(running_loop())
 
     def unload(self) -> None:
         from ipyvirt.streams import close_watchers

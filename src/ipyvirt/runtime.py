@@ -21,10 +21,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ipyvirt.asyncio_impl import AsyncioEventImpl, _running_loop
+from ipyvirt.asyncio_impl import AsyncioEventImpl
 from ipyvirt.errors import EventLoopAlreadyRegistered
 from ipyvirt.eventimpl import registered_impl
 from ipyvirt.handle_thread import HandleThread
+from ipyvirt.lanes import running_loop
 
 __all__ = ["Runtime", "current", "start", "stop"]
 
@@ -80,7 +81,7 @@ class Runtime:
             log.error("ipyvirt: the main loop is closed; %r was not run", fn)
 
     def on_main_loop(self) -> bool:
-        return _running_loop() is self.main_loop
+        return running_loop() is self.main_loop
 
 
 def current() -> Runtime | None:
@@ -100,7 +101,7 @@ def start(loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
     with _lock:
         own_main = None
         if loop is None:
-            loop = _running_loop()
+            loop = running_loop()
         if loop is None and _current is not None:
             return _current
         if loop is None:
