@@ -8,7 +8,7 @@ import libvirt
 
 from ipyvirt.names import state_name, state_reason_name
 
-__all__ = ["COLUMNS", "DomainRow", "query_all", "query_domain"]
+__all__ = ["COLUMNS", "DomainRow", "query_all", "query_all_with_handles", "query_domain"]
 
 COLUMNS = ("name", "id", "state", "reason", "vcpus", "memory MiB", "autostart", "persistent")
 
@@ -60,13 +60,20 @@ def query_domain(dom: libvirt.virDomain) -> DomainRow:
     )
 
 
-def query_all(conn: libvirt.virConnect) -> dict[str, DomainRow]:
-    """Every domain's row by UUID; a domain that vanishes meanwhile is left out."""
+def query_all_with_handles(
+    conn: libvirt.virConnect,
+) -> dict[str, tuple[DomainRow, libvirt.virDomain]]:
+    """Every domain's row and libvirt handle by UUID; one that vanishes meanwhile is left out."""
     rows = {}
     for dom in conn.listAllDomains():
         try:
             row = query_domain(dom)
         except libvirt.libvirtError:
             continue
-        rows[row.uuid] = row
+        rows[row.uuid] = (row, dom)
     return rows
+
+
+def query_all(conn: libvirt.virConnect) -> dict[str, DomainRow]:
+    """Every domain's row by UUID; a domain that vanishes meanwhile is left out."""
+    return {uuid: row for uuid, (row, _) in query_all_with_handles(conn).items()}

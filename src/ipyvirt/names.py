@@ -92,7 +92,7 @@ def event_name(family: str, event: int) -> str:
 def event_detail_name(family: str, event: int, detail: int) -> str:
     """A lifecycle event's detail: ``event_detail_name("domain", 3, 0) == "paused"``."""
     name = event_name(family, event).upper()
-    found = _constants(f"{_LIFECYCLE[family]}{name}_").get(detail)
+    found = _named(f"{_LIFECYCLE[family]}{name}_").get(detail)
     if found is None:  # events without named details (a network's) pass 0
         return "" if detail == 0 else str(detail)
     return found
@@ -110,14 +110,16 @@ def state_reason_name(state: int, reason: int) -> str:
     if not 0 <= state < len(_DOMAIN_STATES):
         return str(reason)
     prefix = f"VIR_DOMAIN_{_DOMAIN_STATES[state]}_"
-    return _reasons(prefix).get(reason, str(reason))
+    return _named(prefix).get(reason, str(reason))
 
 
 @cache
-def _reasons(prefix: str) -> dict[int, str]:
+def _named(prefix: str) -> dict[int, str]:
+    # cached: _constants() walks every name libvirt-python has (~1,300), and decoding an
+    # event comes here for every event
     return _constants(prefix)
 
 
 def close_reason_name(reason: int) -> str:
     """``close_reason_name(libvirt.VIR_CONNECT_CLOSE_REASON_EOF) == "eof"``."""
-    return _reasons("VIR_CONNECT_CLOSE_REASON_").get(reason, str(reason))
+    return _named("VIR_CONNECT_CLOSE_REASON_").get(reason, str(reason))

@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import html
 import logging
+from dataclasses import replace
 from typing import Any
 
 import ipywidgets as widgets
 import libvirt
 
 from ipyvirt.connection import Connection
-from ipyvirt.domains import COLUMNS, STATE_ORDER, DomainRow, query_all, query_domain
+from ipyvirt.domains import (
+    COLUMNS,
+    STATE_ORDER,
+    DomainRow,
+    query_all_with_handles,
+    query_domain,
+)
 from ipyvirt.hub import Event
+from ipyvirt.names import state_name, state_reason_name
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.base import LIVE, Coalescer, OnMain, Repeater, as_connection, need_runtime
 
 __all__ = ["DomainTable"]
+
+# lifecycle events after which only a domain's state and reason differ
+_STATE_ONLY = frozenset({"suspended", "resumed", "pmsuspended"})
 
 log = logging.getLogger("ipyvirt")
 
@@ -76,9 +87,11 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._conn, self._owns_conn = as_connection(conn)
         self._on_main = OnMain(rt)
         self._model: dict[str, DomainRow] = {}
+        self._handles: dict[str, libvirt.virDomain] = {}
         self._by_name: dict[str, str] = {}
-        self._load(query_all(self._conn.reader))
-        self._dirty: set[str] = set()
+        self._load(query_all_with_handles(self._conn.reader))
+        #: domain name -> whether it needs a full re-read (False: its state alone)
+        self._dirty: dict[str, bool] = {}
         #: why the table is stale ("connection closed (eof)"), "" while it is live
         self._closed = ""
         self._view: list[DomainRow] = []
@@ -145,33 +158,70 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
             self._dirty.clear()
             self._resync_all()
             return
-        self._dirty.add(event.subject)
+        # a pause or a resume changes the state alone: one bulk stats call re-reads those
+        state_only = event.kind == "lifecycle" and event.name in _STATE_ONLY
+        self._dirty[event.subject] = self._dirty.get(event.subject, False) or not state_only
         self._coalescer.poke()
 
-    def _load(self, rows: dict[str, DomainRow]) -> None:
-        self._model = rows
-        self._by_name = {r.name: u for u, r in rows.items()}
+    def _load(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]]) -> None:
+        self._model = {u: row for u, (row, _) in rows.items()}
+        self._handles = {u: dom for u, (_, dom) in rows.items()}
+        self._by_name = {r.name: u for u, r in self._model.items()}
 
     def _flush(self) -> None:
-        names, self._dirty = self._dirty, set()
-        for name in names:
-            old = self._by_name.pop(name, None)
-            if old is not None:
-                del self._model[old]
-            try:
-                row = query_domain(self._conn.reader.lookupByName(name))
-            except libvirt.libvirtError:
-                continue  # undefined, or a transient domain that stopped: gone
-            stale = self._model.get(row.uuid)
-            if stale is not None and stale.name != row.name:  # renamed
-                self._by_name.pop(stale.name, None)
-            self._model[row.uuid] = row
-            self._by_name[row.name] = row.uuid
+        dirty, self._dirty = self._dirty, {}
+        full = {name for name, whole in dirty.items() if whole}
+        full |= self._refresh_states([name for name, whole in dirty.items() if not whole])
+        for name in full:
+            self._refresh(name)
         self.selected &= self._model.keys()
         self._show()
 
+    def _refresh_states(self, names: list[str]) -> set[str]:
+        """Re-read the state of *names* in one call; the names that need a full refresh."""
+        uuids = [self._by_name[n] for n in names if n in self._by_name]
+        if not uuids:
+            return set(names)
+        try:
+            stats = self._conn.reader.domainListGetStats(
+                [self._handles[u] for u in uuids], libvirt.VIR_DOMAIN_STATS_STATE
+            )
+        except libvirt.libvirtError:
+            return set(names)  # one of them is gone: find out which, one by one
+        seen = set()
+        for dom, values in stats:
+            uuid = dom.UUIDString()
+            row = self._model.get(uuid)
+            if row is None or "state.state" not in values:
+                continue
+            state, reason = values["state.state"], values.get("state.reason", 0)
+            self._model[uuid] = replace(
+                row, state=state_name(state), reason=state_reason_name(state, reason)
+            )
+            seen.add(row.name)
+        return set(names) - seen
+
+    def _refresh(self, name: str) -> None:
+        old = self._by_name.pop(name, None)
+        if old is not None:
+            del self._model[old]
+            self._handles.pop(old, None)
+        try:
+            dom = self._conn.reader.lookupByName(name)
+            row = query_domain(dom)
+        except libvirt.libvirtError:
+            return  # undefined, or a transient domain that stopped: gone
+        stale = self._model.get(row.uuid)
+        if stale is not None and stale.name != row.name:  # renamed
+            self._by_name.pop(stale.name, None)
+        self._model[row.uuid] = row
+        self._handles[row.uuid] = dom
+        self._by_name[row.name] = row.uuid
+
     def _resync_all(self) -> None:
-        self._load(query_all(self._conn.reader))
+        if self._closed:
+            return  # nothing to read until the connection is back
+        self._load(query_all_with_handles(self._conn.reader))
         self.selected &= self._model.keys()
         self._show()
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import html
+import itertools
 from collections import deque
+from collections.abc import Callable
 
 import ipywidgets as widgets
 import libvirt
@@ -63,18 +65,24 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         self.events.append(event)
         self._coalescer.poke()
 
-    def matching(self) -> list[Event]:
-        """The kept events that pass the filters, oldest first."""
+    def _passes(self) -> Callable[[Event], bool]:
         family = self._family.value
         subject = self._subject.value.strip().lower()
-        return [
-            e
-            for e in self.events
-            if (family == "all families" or e.family == family) and subject in e.subject.lower()
-        ]
+        return lambda e: (
+            (family == "all families" or e.family == family) and subject in e.subject.lower()
+        )
+
+    def matching(self) -> list[Event]:
+        """The kept events that pass the filters, oldest first."""
+        return list(filter(self._passes(), self.events))
+
+    def newest(self) -> list[Event]:
+        """The newest *visible* events that pass the filters, newest first."""
+        # from the newest end, stopping early: a refresh costs what it shows, not what is kept
+        return list(itertools.islice(filter(self._passes(), reversed(self.events)), self._visible))
 
     def _show(self) -> None:
-        shown = self.matching()[-self._visible :][::-1]
+        shown = self.newest()
         rows = "".join(
             "<tr>"
             + "".join(
@@ -92,7 +100,7 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
             self._status.value = status
 
     def __repr__(self) -> str:
-        shown = self.matching()[-self._visible :][::-1]
+        shown = self.newest()
         rows = tuple((e.family, e.subject, e.name, e.detail) for e in shown)
         title = (
             f"EventLog on {self._conn.name}: {len(self.events)} events kept, {self.dropped} dropped"
