@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import queue
+import shutil
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
 from jupyter_client.manager import KernelManager
 
-__all__ = ["Kernel", "Reply"]
+__all__ = ["Answer", "Kernel", "Reply"]
+
+#: answers an input_request: its content (``prompt``, ``password``) in, the reply's value out
+Answer = Callable[[dict[str, Any]], str]
 
 
 @dataclass
@@ -27,6 +34,8 @@ class Reply:
     #: text/plain of execute_result and display_data, in order
     outputs: list[str] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
+    #: the input_request messages the cell sent on the stdin channel, in order
+    input_requests: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def result(self) -> str:
@@ -42,7 +51,12 @@ class Kernel:
 
     def __init__(self, *arguments: str) -> None:
         """Start a kernel; *arguments* are added to its command line."""
-        self.km = KernelManager(kernel_name="python3", transport="ipc")
+        # ipc sockets named in a dir of this kernel's own: by default they go in the cwd as
+        # kernel-ipc-N, and two processes starting kernels at once pick the same names
+        self._ipc_dir = tempfile.mkdtemp(prefix="ipyvirt-kernel-")
+        self.km = KernelManager(
+            kernel_name="python3", transport="ipc", ip=os.path.join(self._ipc_dir, "kernel")
+        )
         self.km.kernel_spec.argv[0] = sys.executable  # this venv's python, whatever the spec says
         self.km.start_kernel(extra_arguments=list(arguments))
         self.kc: BlockingKernelClient = self.km.client()
@@ -51,19 +65,39 @@ class Kernel:
         #: iopub messages that arrived between cells (no execute_request running)
         self.between: list[dict[str, Any]] = []
 
-    def execute(self, code: str, timeout: float = 60, subshell_id: str | None = None) -> Reply:
-        """Run *code*; return when the kernel is idle again for it."""
-        return self.collect(self.submit(code, subshell_id), timeout)
+    def execute(
+        self,
+        code: str,
+        timeout: float = 60,
+        subshell_id: str | None = None,
+        *,
+        answer: Answer | None = None,
+        allow_stdin: bool | None = None,
+    ) -> Reply:
+        """Run *code*; return when the kernel is idle again for it.
 
-    def submit(self, code: str, subshell_id: str | None = None) -> str:
-        """Send *code* to run and return its msg_id without waiting (see :meth:`collect`)."""
+        With *answer* the cell may ask for input (``input()``, ``getpass``): each
+        input_request's content (``prompt``, ``password``) goes to *answer*, whose return value
+        is the reply. *allow_stdin* defaults to whether there is an *answer*.
+        """
+        allow = answer is not None if allow_stdin is None else allow_stdin
+        return self.collect(self.submit(code, subshell_id, allow_stdin=allow), timeout, answer)
+
+    def submit(
+        self, code: str, subshell_id: str | None = None, *, allow_stdin: bool = False
+    ) -> str:
+        """Send *code* to run and return its msg_id without waiting (see :meth:`collect`).
+
+        With *allow_stdin* the kernel sends input requests (see :meth:`collect`'s *answer*);
+        without, ``input()`` in the cell raises StdinNotImplementedError.
+        """
         self.drain()
         content = {
             "code": code,
             "silent": False,
             "store_history": True,
             "user_expressions": {},
-            "allow_stdin": False,
+            "allow_stdin": allow_stdin,
             "stop_on_error": True,
         }
         msg = self.kc.session.msg("execute_request", content)
@@ -72,16 +106,22 @@ class Kernel:
         self.kc.shell_channel.send(msg)
         return str(msg["header"]["msg_id"])
 
-    def collect(self, msg_id: str, timeout: float = 60) -> Reply:
-        """Wait for what a :meth:`submit`-ted cell produces, until the kernel is idle again."""
+    def collect(self, msg_id: str, timeout: float = 60, answer: Answer | None = None) -> Reply:
+        """Wait for what a :meth:`submit`-ted cell produces, until the kernel is idle again.
+
+        With *answer*, input requests are answered with ``answer(content)`` as they come.
+        """
         reply = Reply()
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no idle status within {timeout} s; got {reply}")
+            if answer is not None and self._answer_input(msg_id, reply, answer):
+                continue
             try:
-                msg = self.kc.get_iopub_msg(timeout=left)
+                # with stdin to serve, look there again every 20 ms
+                msg = self.kc.get_iopub_msg(timeout=left if answer is None else min(left, 0.02))
             except queue.Empty:
                 continue
             if msg["parent_header"].get("msg_id") != msg_id:
@@ -102,6 +142,18 @@ class Kernel:
             elif kind == "status" and c["execution_state"] == "idle":
                 reply.status = "error" if reply.error else "ok"
                 return reply
+
+    def _answer_input(self, msg_id: str, reply: Reply, answer: Answer) -> bool:
+        """Answer one pending input request of cell *msg_id*, if there is one."""
+        try:
+            msg = self.kc.get_stdin_msg(timeout=0)
+        except queue.Empty:
+            return False
+        assert msg["msg_type"] == "input_request", msg
+        assert msg["parent_header"].get("msg_id") == msg_id, msg
+        reply.input_requests.append(msg)
+        self.kc.input(answer(msg["content"]))
+        return True
 
     def drain(self, wait: float = 0.0) -> list[dict[str, Any]]:
         """Collect iopub messages that arrive without a cell running, for *wait* seconds."""
@@ -129,3 +181,4 @@ class Kernel:
     def shutdown(self) -> None:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
+        shutil.rmtree(self._ipc_dir, ignore_errors=True)

@@ -46,7 +46,16 @@ def open_libvirt(uri: str, readonly: bool, prompt: Prompt | None = None) -> libv
     try:
         return open_with(uri, readonly, prompt)
     except libvirt.libvirtError as err:
-        raise ConnectFailed(f"cannot connect to {uri}: {err.get_error_message()}") from None
+        why = err.get_error_message()
+        failure = prompt.take_failure() if prompt is not None else None
+        if failure is not None and not isinstance(failure, Exception):
+            raise failure from None  # KeyboardInterrupt: the user stopped the cell
+        if failure is not None:
+            why = (
+                f"it wants credentials, and asking for them failed ({failure}): "
+                "run the cell in a frontend that takes input, such as JupyterLab"
+            )
+        raise ConnectFailed(f"cannot connect to {uri}: {why}") from None
 
 
 class Connection:
@@ -104,6 +113,8 @@ class Connection:
         self._closing = False
         self.name = name or self.uri
         self._watch, self.shares_connection = self._open_watch(conn)
+        if credentials is not None:
+            credentials.asking = False
         self.hub = EventHub(self._watch, self.name)
         self.closed_reason: str | None = None
         #: the latest events of every family, oldest first (``%virt events``)

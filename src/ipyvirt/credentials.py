@@ -19,9 +19,11 @@ __all__ = ["Prompt"]
 
 # libvirt's credential types that are secrets: asked without echo
 _SECRET = {libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT}
+# Not VIR_CRED_USERNAME: libvirt's remote driver asks it only as SASL's authorization name, a
+# question virsh never asks (virConnectAuthDefault leaves it out) and that any name but the
+# user's own fails.
 _ASKED = [
     libvirt.VIR_CRED_AUTHNAME,
-    libvirt.VIR_CRED_USERNAME,
     libvirt.VIR_CRED_PASSPHRASE,
     libvirt.VIR_CRED_ECHOPROMPT,
     libvirt.VIR_CRED_NOECHOPROMPT,
@@ -33,12 +35,19 @@ class Prompt:
 
     def __init__(
         self,
-        ask: Callable[[str], str] = input,
-        ask_secret: Callable[[str], str] = getpass.getpass,
+        ask: Callable[[str], str] | None = None,
+        ask_secret: Callable[[str], str] | None = None,
     ) -> None:
+        # None: input() and getpass.getpass() as they are when asked, not at import. A kernel
+        # puts its own (input requests to the frontend) in their place only while a cell runs.
         self._ask = ask
         self._ask_secret = ask_secret
         self._answers: dict[tuple[int, str], str] = {}
+        #: what went wrong asking, for open_with() to raise once libvirt has given up
+        self._failure: BaseException | None = None
+        #: cleared once connected: reconnecting (on a worker thread, no cell running) may
+        #: only replay the answers kept, never ask
+        self.asking = True
 
     def __repr__(self) -> str:
         return f"<ipyvirt.Prompt {len(self._answers)} answers kept>"
@@ -47,16 +56,33 @@ class Prompt:
         return [_ASKED, self._callback, None]
 
     def _callback(self, credentials: list[list[Any]], opaque: Any) -> int:
-        # each item: [type, prompt, challenge, defresult, result]; fill in result
-        for cred in credentials:
-            kind, prompt = cred[0], cred[1] or "credential"
-            key = (kind, prompt)
-            if key not in self._answers:
-                question = f"{prompt}: " if not str(prompt).endswith(":") else f"{prompt} "
-                ask = self._ask_secret if kind in _SECRET else self._ask
-                self._answers[key] = ask(question)
-            cred[4] = self._answers[key]
+        # libvirt calls this from C: an exception would be printed through sys.excepthook (a
+        # traceback in the cell) and lost. Keep it; -1 makes libvirt give up.
+        try:
+            # each item: [type, prompt, challenge, defresult, result]; fill in result
+            for cred in credentials:
+                cred[4] = self._answer(cred[0], str(cred[1] or "credential"))
+        except BaseException as err:  # StdinNotImplementedError, EOFError, KeyboardInterrupt
+            self._failure = err
+            return -1
         return 0
+
+    def _answer(self, kind: int, prompt: str) -> str:
+        key = (kind, prompt)
+        if key not in self._answers:
+            if not self.asking:
+                raise LookupError(f"{prompt!r} was not asked when connecting")
+            question = f"{prompt}: " if not prompt.endswith(":") else f"{prompt} "
+            if kind in _SECRET:
+                self._answers[key] = (self._ask_secret or getpass.getpass)(question)
+            else:
+                self._answers[key] = (self._ask or input)(question)
+        return self._answers[key]
+
+    def take_failure(self) -> BaseException | None:
+        """Why the last open could not get its answers, if asking failed (once)."""
+        failure, self._failure = self._failure, None
+        return failure
 
     def forget(self) -> None:
         """Drop every answer kept."""
@@ -68,4 +94,5 @@ def open_with(uri: str, readonly: bool, prompt: Prompt | None) -> libvirt.virCon
     if prompt is None:
         return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     flags = libvirt.VIR_CONNECT_RO if readonly else 0
+    prompt.take_failure()
     return libvirt.openAuth(uri, prompt.auth(), flags)

@@ -13,6 +13,12 @@ driver has fixed homes (/etc/libvirt/qemu.conf, /run/libvirt/qemu, /var/lib/libv
 Starting one installs qemu-system-x86, adds the accounts libvirt-daemon-system would add and
 sets three lines in /etc/libvirt/qemu.conf (see :func:`prepare_qemu_host`).
 
+With ``sasl=(user, passphrase)`` both sockets ask for that user name and passphrase
+(``libvirt.openAuth`` with ``VIR_CRED_AUTHNAME`` and ``VIR_CRED_PASSPHRASE``), by SCRAM-SHA-256
+against a sasldb in that dir. Cyrus SASL reads the daemon's ``libvirt.conf`` from
+``$SASL_CONF_PATH``, which we set for it: /etc/sasl2 is left alone. Starting one installs
+sasl2-bin (for saslpasswd2) and libsasl2-modules if missing (see :func:`prepare_sasl_host`).
+
 From a shell, a detached daemon for demos (``scripts/libvirt-daemon`` wraps this)::
 
     python -m ipyvirt.testing.libvirtd start [--qemu] [--dir DIR]
@@ -34,7 +40,13 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-__all__ = ["Libvirtd", "LibvirtdUnavailable", "minimal_domain_xml", "prepare_qemu_host"]
+__all__ = [
+    "Libvirtd",
+    "LibvirtdUnavailable",
+    "minimal_domain_xml",
+    "prepare_qemu_host",
+    "prepare_sasl_host",
+]
 
 QEMU_CONF = Path("/etc/libvirt/qemu.conf")
 # A root daemon's guests run as root (no /dev/kvm or file ownership to arrange), and write
@@ -49,6 +61,11 @@ QEMU_STATE_DIR = Path("/run/libvirt/qemu")
 # libvirt-daemon-system's ids for libvirt-qemu, used when free (as its postinst does).
 LIBVIRT_QEMU_ID = 64055
 CLI_DIR = Path("/tmp/ipyvirt-daemon")
+# SCRAM: the passphrase never crosses the socket (unlike PLAIN, which libvirt allows on a
+# UNIX socket), and it is what libvirt recommends for passwords; DIGEST-MD5 is deprecated
+# (RFC 6331). It needs no security layer: libvirt asks for none on a UNIX socket.
+SASL_MECHANISM = "scram-sha-256"
+SASL_PLUGIN = "libscram.so"
 
 
 class LibvirtdUnavailable(RuntimeError):
@@ -90,6 +107,26 @@ def prepare_qemu_host() -> None:
         _apt_install(missing)
     _ensure_qemu_accounts()
     set_conf(QEMU_CONF, QEMU_SETTINGS)
+
+
+def prepare_sasl_host() -> None:
+    """saslpasswd2 and Cyrus SASL's SCRAM plugin installed (as root), or a line saying how."""
+    missing = _missing_sasl_packages()
+    if missing and os.geteuid() != 0:
+        packages = " ".join(missing)
+        raise LibvirtdUnavailable(
+            f"Libvirtd(sasl=...) needs {packages}: apt-get install --no-install-recommends "
+            f"{packages}, or run it as root, which installs them"
+        )
+    if missing:
+        _apt_install(missing)
+
+
+def _missing_sasl_packages() -> list[str]:
+    missing = [] if shutil.which("saslpasswd2") else ["sasl2-bin"]
+    if not glob.glob(f"/usr/lib/*/sasl2/{SASL_PLUGIN}*"):
+        missing.append("libsasl2-modules")
+    return missing
 
 
 def _missing_qemu_packages() -> list[str]:
@@ -243,6 +280,7 @@ class Libvirtd:
         *,
         qemu: bool = False,
         dir: str | Path | None = None,
+        sasl: tuple[str, str] | None = None,
     ) -> None:
         if dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix="ipyvirt-libvirtd-"))
@@ -257,6 +295,12 @@ class Libvirtd:
         self.pid_file = self.dir / "libvirtd.pid"
         self.keepalive = (keepalive_interval, keepalive_count)
         self.qemu = qemu
+        # (user, passphrase): kept out of every file but the sasldb, and off command lines
+        self._sasl = sasl
+        #: Cyrus SASL's config dir for the daemon (its libvirt.conf and sasldb), with *sasl*
+        self.sasl_dir = self.dir / "sasl2"
+        #: the one file that holds the passphrase (SCRAM's server derives its secret from it)
+        self.sasldb = self.sasl_dir / "passwd.db"
         self.proc: subprocess.Popen[bytes] | None = None
         #: the daemon's pid while it runs (also for one found by :meth:`attach`)
         self.pid: int | None = None
@@ -305,6 +349,8 @@ class Libvirtd:
             )
         if self.qemu:
             prepare_qemu_host()
+        if self._sasl is not None:
+            prepare_sasl_host()
         if os.geteuid() != 0:
             raise LibvirtdUnavailable("the test libvirtd is started as root (it is here in CI)")
         self._prepare_dir()
@@ -344,17 +390,43 @@ class Libvirtd:
             driver = _qemu_driver_path()
             assert driver is not None, "prepare_qemu_host() installed it"
             (drivers / QEMU_DRIVER).symlink_to(driver)
+        auth = "none" if self._sasl is None else "sasl"
         self.conf.write_text(
             f'unix_sock_dir = "{self.dir}"\n'
-            'auth_unix_ro = "none"\n'
-            'auth_unix_rw = "none"\n'
+            f'auth_unix_ro = "{auth}"\n'
+            f'auth_unix_rw = "{auth}"\n'
             f'log_outputs = "3:file:{self.log}"\n'
             f"keepalive_interval = {self.keepalive[0]}\n"
             f"keepalive_count = {self.keepalive[1]}\n"
         )
+        self._prepare_sasl()
+
+    def _prepare_sasl(self) -> None:
+        """The daemon's SASL config and sasldb, made afresh: one user, *sasl*'s."""
+        shutil.rmtree(self.sasl_dir, ignore_errors=True)
+        if self._sasl is None:
+            return
+        user, passphrase = self._sasl
+        self.sasl_dir.mkdir(mode=0o700)
+        # "libvirt" is the service name libvirtd gives sasl_server_init(): libvirt.conf
+        (self.sasl_dir / "libvirt.conf").write_text(
+            f"mech_list: {SASL_MECHANISM}\nsasldb_path: {self.sasldb}\n"
+        )
+        # -p reads the passphrase from stdin (never in argv, where ps shows it). The sasldb
+        # keeps it as a plain userPassword, which the SCRAM plugin derives its secret from: with
+        # -n (no userPassword) Debian's cyrus-sasl 2.1.28 stores nothing at all.
+        command = ["saslpasswd2", "-p", "-c", "-a", "libvirt", "-f", str(self.sasldb), user]
+        done = subprocess.run(command, input=passphrase, capture_output=True, text=True)
+        if done.returncode != 0 or not self.sasldb.exists():
+            why = (done.stderr.strip() or "no output").splitlines()[-1]
+            raise LibvirtdUnavailable(f"saslpasswd2 could not add {user!r} ({why})")
 
     def _spawn(self, command: list[str]) -> None:
         env = dict(os.environ, LIBVIRT_DRIVER_DIR=str(self.dir / "drivers"))
+        if self._sasl is not None:
+            # Cyrus SASL honours it in a process that is not setuid (libvirtd sets no
+            # SASL_CB_GETCONFPATH of its own); without it, it reads /etc/sasl2/libvirt.conf
+            env["SASL_CONF_PATH"] = str(self.sasl_dir)
         with open(self.dir / "stderr", "wb") as stderr:
             self.proc = subprocess.Popen(
                 command,
