@@ -134,14 +134,17 @@ def test_after_random_operations_the_table_equals_a_fresh_query(kernel: Kernel, 
         "run(150)\n"
         "worker.join()"
     ).ok()
-    kernel.drain(1.0)
+    # the table settles once every event is shown (reads run on a worker thread)
+    kernel.execute(
+        "for _ in range(200):\n    if t.settled:\n        break\n    await asyncio.sleep(0.05)"
+    ).ok()
     kernel.execute(
         "fresh = sorted(query_all(c).values(), key=lambda r: r.name)\n"
-        "diff = [(a, b) for a, b in zip(t.rows(), fresh) if a != b]\n"
-        "print(t.settled, len(t.rows()), len(fresh), diff[:3])"
+        "diff = [(repr(a), repr(b)) for a, b in zip(t.rows(), fresh) if a != b]\n"
+        "report = (t.settled, len(t.rows()), len(fresh), diff[:3])"
     ).ok()
-    out = kernel.execute("print(t.settled, t.rows() == fresh)").ok().stdout
-    assert out == "True True\n", kernel.execute("print(diff[:3])").stdout
+    settled, shown, fresh, diff = kernel.value("report")
+    assert settled and shown == fresh and not diff, (settled, shown, fresh, diff)
 
 
 @pytest.mark.parametrize("order", ["user-first", "widgets-first"])

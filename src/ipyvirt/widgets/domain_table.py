@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import Any
 
@@ -94,6 +95,11 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._dirty: dict[str, bool] = {}
         #: why the table is stale ("connection closed (eof)"), "" while it is live
         self._closed = ""
+        self._rt = rt
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyvirt-table")
+        self._reading = False
+        self._want_all = False
+        self._shut = False
         self._view: list[DomainRow] = []
         self._page = 0
         self._page_size = page_size
@@ -168,49 +174,82 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._handles = {u: dom for u, (_, dom) in rows.items()}
         self._by_name = {r.name: u for u, r in self._model.items()}
 
+    # Reading libvirt blocks (an RPC per call; behind thousands of queued events on a busy
+    # daemon socket, for a while): a worker thread reads, the main loop applies.
+
     def _flush(self) -> None:
+        if self._reading:
+            return  # the read under way pokes again when it is applied
         dirty, self._dirty = self._dirty, {}
-        full = {name for name, whole in dirty.items() if whole}
-        full |= self._refresh_states([name for name, whole in dirty.items() if not whole])
-        for name in full:
-            self._refresh(name)
+        states = {
+            n: self._handles[self._by_name[n]]
+            for n, whole in dirty.items()
+            if not whole and n in self._by_name
+        }
+        full = [n for n in dirty if n not in states]
+        self._reading = True
+        self._reads.submit(self._read, self._conn.reader, states, full)
+
+    def _read(
+        self, reader: libvirt.virConnect, states: dict[str, libvirt.virDomain], full: list[str]
+    ) -> None:
+        """On the worker: the states of *states* in one call, whole rows for the rest."""
+        found: dict[str, tuple[int, int]] = {}
+        if states:
+            try:
+                for dom, values in reader.domainListGetStats(
+                    list(states.values()), libvirt.VIR_DOMAIN_STATS_STATE
+                ):
+                    if "state.state" in values:
+                        found[dom.name()] = (values["state.state"], values.get("state.reason", 0))
+            except libvirt.libvirtError:
+                pass  # one of them is gone: the rest are read one by one below
+        rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None] = {}
+        for name in [*full, *(n for n in states if n not in found)]:
+            try:
+                dom = reader.lookupByName(name)
+                rows[name] = (query_domain(dom), dom)
+            except libvirt.libvirtError:
+                rows[name] = None  # undefined, or a transient domain that stopped: gone
+        self._rt.call_soon(self._apply, found, rows)
+
+    def _apply(
+        self,
+        states: dict[str, tuple[int, int]],
+        rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None],
+    ) -> None:
+        self._reading = False
+        if self._shut:
+            return
+        for name, (state, reason) in states.items():
+            uuid = self._by_name.get(name)
+            if uuid is not None:
+                self._model[uuid] = replace(
+                    self._model[uuid],
+                    state=state_name(state),
+                    reason=state_reason_name(state, reason),
+                )
+        for name, found in rows.items():
+            self._put(name, found)
         self.selected &= self._model.keys()
         self._show()
+        self._after_read()
 
-    def _refresh_states(self, names: list[str]) -> set[str]:
-        """Re-read the state of *names* in one call; the names that need a full refresh."""
-        uuids = [self._by_name[n] for n in names if n in self._by_name]
-        if not uuids:
-            return set(names)
-        try:
-            stats = self._conn.reader.domainListGetStats(
-                [self._handles[u] for u in uuids], libvirt.VIR_DOMAIN_STATS_STATE
-            )
-        except libvirt.libvirtError:
-            return set(names)  # one of them is gone: find out which, one by one
-        seen = set()
-        for dom, values in stats:
-            uuid = dom.UUIDString()
-            row = self._model.get(uuid)
-            if row is None or "state.state" not in values:
-                continue
-            state, reason = values["state.state"], values.get("state.reason", 0)
-            self._model[uuid] = replace(
-                row, state=state_name(state), reason=state_reason_name(state, reason)
-            )
-            seen.add(row.name)
-        return set(names) - seen
+    def _after_read(self) -> None:
+        """After a read: the full re-read asked for meanwhile, else what became dirty."""
+        if self._want_all:
+            self._resync_all()
+        elif self._dirty:
+            self._coalescer.poke()
 
-    def _refresh(self, name: str) -> None:
+    def _put(self, name: str, found: tuple[DomainRow, libvirt.virDomain] | None) -> None:
         old = self._by_name.pop(name, None)
         if old is not None:
             del self._model[old]
             self._handles.pop(old, None)
-        try:
-            dom = self._conn.reader.lookupByName(name)
-            row = query_domain(dom)
-        except libvirt.libvirtError:
-            return  # undefined, or a transient domain that stopped: gone
+        if found is None:
+            return
+        row, dom = found
         stale = self._model.get(row.uuid)
         if stale is not None and stale.name != row.name:  # renamed
             self._by_name.pop(stale.name, None)
@@ -221,9 +260,29 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
     def _resync_all(self) -> None:
         if self._closed:
             return  # nothing to read until the connection is back
-        self._load(query_all_with_handles(self._conn.reader))
-        self.selected &= self._model.keys()
-        self._show()
+        if self._reading:
+            self._want_all = True  # after the read under way
+            return
+        self._want_all = False
+        self._reading = True
+        self._reads.submit(self._read_all, self._conn.reader)
+
+    def _read_all(self, reader: libvirt.virConnect) -> None:
+        try:
+            rows = query_all_with_handles(reader)
+        except libvirt.libvirtError:
+            rows = None  # closed meanwhile: its close event tells
+        self._rt.call_soon(self._apply_all, rows)
+
+    def _apply_all(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]] | None) -> None:
+        self._reading = False
+        if self._shut:
+            return
+        if rows is not None:
+            self._load(rows)
+            self.selected &= self._model.keys()
+            self._show()
+        self._after_read()
 
     # -- the view -------------------------------------------------------------------------------
 
@@ -293,7 +352,12 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
     @property
     def settled(self) -> bool:
         """No event is waiting to be shown."""
-        return not self._dirty and not self._coalescer.pending
+        return (
+            not self._dirty
+            and not self._coalescer.pending
+            and not self._reading
+            and not self._want_all
+        )
 
     def __repr__(self) -> str:
         first = self._page * self._page_size
@@ -305,6 +369,8 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         return repr(table) + (f"\n{self._page_label.value} shown" if more else "")
 
     def close(self) -> None:
+        self._shut = True
+        self._reads.shutdown(wait=False)
         self._coalescer.cancel()
         self._resync.cancel()
         self._subscription.cancel()
