@@ -371,6 +371,8 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         self._shut = True
         self._reads.shutdown(wait=False)
+        # libvirt keeps a connection open while any of its domain handles lives
+        self._handles.clear()
         self._coalescer.cancel()
         self._resync.cancel()
         self._subscription.cancel()
