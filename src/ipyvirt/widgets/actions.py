@@ -133,5 +133,6 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
         return self._inflight > 0
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False)
+        # an action under way uses the connection: let it end before anyone may close that
+        self._pool.shutdown(wait=True)
         super().close()

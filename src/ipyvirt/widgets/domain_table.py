@@ -370,7 +370,8 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
 
     def close(self) -> None:
         self._shut = True
-        self._reads.shutdown(wait=False)
+        # a read under way uses the connection: let it end before anyone may close that
+        self._reads.shutdown(wait=True)
         # libvirt keeps a connection open while any of its domain handles lives
         self._handles.clear()
         self._coalescer.cancel()
