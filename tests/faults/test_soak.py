@@ -1,4 +1,6 @@
 """A short soak: scripts/soak.py for 30 s must report adds == frees and caused == received."""
+# QEMU is left to the full soak (scripts/soak.py --qemu): the machine has one QEMU driver, and
+# tests/daemon holds it for the session.
 
 from __future__ import annotations
 
@@ -20,4 +22,4 @@ def test_short_soak() -> None:
     for line in lines[:2]:
         caused = int(line.split("events caused ")[1].split(",")[0])
         assert caused > 1000, line  # the soak did something
-        assert line.endswith(f"received {caused}"), line
+        assert line.endswith(f"received {caused} (libvirt's own callback: {caused})"), line
