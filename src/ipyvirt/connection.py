@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -111,6 +112,7 @@ class Connection:
         self._attempt = 0
         self._retry: asyncio.TimerHandle | None = None
         self._closing = False
+        self._dependents: weakref.WeakSet[Any] = weakref.WeakSet()
         self.name = name or self.uri
         self._watch, self.shares_connection = self._open_watch(conn)
         if credentials is not None:
@@ -237,9 +239,19 @@ class Connection:
         self.closed_reason = None
         self.hub.emit(decode(self.name, "connection", "reconnect", "", (attempts,)))
 
+    def depend(self, dependent: Any) -> None:
+        """Close *dependent* (anything with ``close()``, a widget) before this connection:
+        it may have a libvirt call under way on it."""
+        self._dependents.add(dependent)
+
     def close(self) -> None:
-        """Stop watching: deregister everything; close the connections ipyvirt opened."""
+        """Stop watching: close what depends on it, deregister everything, close the
+        connections ipyvirt opened."""
+        if self._closing:
+            return
         self._closing = True
+        for dependent in list(self._dependents):
+            dependent.close()
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None

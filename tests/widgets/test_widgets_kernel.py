@@ -331,3 +331,10 @@ def test_a_change_no_event_announces_shows_at_the_next_full_read(kernel: Kernel)
     kernel.execute("dom.reboot()").ok()  # the test driver sends no event for it
     kernel.drain(1.0)
     assert kernel.value("[(r.state, r.reason) for r in t.rows()]") == [("running", "booted")]
+
+
+def test_disconnect_closes_the_widgets_on_that_connection_first(kernel: Kernel) -> None:
+    kernel.execute("%virt connect --rw --name a\nd = %virt dashboard\ndisplay(d)").ok()
+    out = kernel.execute("%virt disconnect a").ok()
+    assert out.stdout == "disconnected from test:///default\n" and not out.stderr
+    assert kernel.value("(d.comm, d.table.comm, d.event_log.comm, d.usage.comm)") == (None,) * 4

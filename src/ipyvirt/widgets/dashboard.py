@@ -27,7 +27,9 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
         super().__init__([self.table, self.usage, self.event_log, self.monitor])
         for i, title in enumerate(("domains", "usage", "events", "event loop")):
             self.set_title(i, title)
+        self._shut = False
         LIVE.add(self)
+        self._conn.depend(self)
 
     def _repr_mimebundle_(self, **kwargs: object) -> object:
         self.usage._repeater.start()
@@ -37,6 +39,9 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
         return "\n\n".join(repr(part) for part in (self.table, self.event_log, self.monitor))
 
     def close(self) -> None:
+        if self._shut:
+            return  # closing its connection closes it too
+        self._shut = True
         for part in (self.table, self.usage, self.event_log, self.monitor):
             part.close()
         if self._owns_conn:

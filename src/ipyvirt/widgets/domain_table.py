@@ -150,6 +150,7 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._resync.start()
         self._show()
         LIVE.add(self)
+        self._conn.depend(self)
 
     # -- events ---------------------------------------------------------------------------------
 
@@ -369,6 +370,8 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         return repr(table) + (f"\n{self._page_label.value} shown" if more else "")
 
     def close(self) -> None:
+        if self._shut:
+            return  # closing its connection closes it too
         self._shut = True
         # a read under way uses the connection: let it end before anyone may close that
         self._reads.shutdown(wait=True)

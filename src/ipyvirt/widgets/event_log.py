@@ -57,7 +57,9 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         super().__init__([widgets.HBox([self._family, self._subject, self._status]), self._lines])
         self._subscription = self._conn.subscribe(self._on_event, families=families)
         self._show()
+        self._shut = False
         LIVE.add(self)
+        self._conn.depend(self)
 
     def _on_event(self, event: Event) -> None:
         if len(self.events) == self.events.maxlen:
@@ -108,6 +110,9 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         return repr(Table(("family", "subject", "event", "detail"), rows, title))
 
     def close(self) -> None:
+        if self._shut:
+            return  # closing its connection closes it too
+        self._shut = True
         self._coalescer.cancel()
         self._subscription.cancel()
         if self._owns_conn:

@@ -57,7 +57,9 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         self._repeater = Repeater(rt.main_loop, interval, self.poll)
         self._html = widgets.HTML("<i>usage appears once displayed</i>")
         super().__init__([self._html])
+        self._shut = False
         LIVE.add(self)
+        self._conn.depend(self)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         self._repeater.start()  # poll only once someone looks
@@ -117,6 +119,9 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         return f"Usage on {self._conn.name}: {len(self.samples)} running domains"
 
     def close(self) -> None:
+        if self._shut:
+            return  # closing its connection closes it too
+        self._shut = True
         self._repeater.cancel()
         if self._owns_conn:
             self._conn.close()
