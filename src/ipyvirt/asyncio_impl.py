@@ -175,6 +175,7 @@ class AsyncioEventImpl(EventImpl):
             if handle_loop is loop:
                 if self._io is not self._main:  # the io lane's owed frees move with its watches
                     self._main.frees += self._io.frees
+                    self._io.frees = []  # a late _run_frees of the old lane must find none
                 self._io = self._main
             else:
                 if self._io is self._main:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 from typing import Any
 
 import libvirt
@@ -58,15 +59,16 @@ class _Extension:
     def _start_in_cell(self, *args: object) -> None:
         self.shell.events.unregister("pre_run_cell", self._start_in_cell)
         self.waiting = False
-        self._start(running_loop())
+        try:
+            self._start(running_loop())
+        except UsageError as err:  # raised in a hook it would come with a traceback
+            print(f"UsageError: {err}", file=sys.stderr)
 
     def unload(self) -> None:
-        from ipyvirt.streams import close_watchers
         from ipyvirt.widgets import close_all
 
         close_all()
         self.magics.close()
-        close_watchers()
         if self.waiting:
             self.shell.events.unregister("pre_run_cell", self._start_in_cell)
             self.waiting = False

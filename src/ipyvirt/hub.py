@@ -239,9 +239,18 @@ class EventHub:
         try:
             self._registered[key] = register(None, event_id, callback, None)
         except libvirt.libvirtError as err:
-            # e.g. an event ID newer than the libvirt library under the binding
             self.unsupported.add(key)
-            log.debug("ipyvirt: cannot register %s %s events: %s", family, kind, err)
+            if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+                # an event family or ID this driver or library does not have: expected
+                log.debug("ipyvirt: cannot register %s %s events: %s", family, kind, err)
+            else:  # e.g. "event callback already tracked" on a shared connection
+                log.warning(
+                    "ipyvirt: %s %s events will not arrive on %s: %s",
+                    family,
+                    kind,
+                    self.connection,
+                    err.get_error_message(),
+                )
 
     def _leave(self, sub: Subscription) -> None:
         self._subs.remove(sub)

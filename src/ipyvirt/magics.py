@@ -23,6 +23,7 @@ from ipyvirt.connection import ConnectFailed, Connection
 from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
+from ipyvirt.widgets.base import Coalescer
 
 __all__ = ["VirtMagics"]
 
@@ -179,8 +180,15 @@ class VirtMagics(Magics):
             handle = display(_event_table(conn, args.last), display_id=True)  # type: ignore[no-untyped-call]
             assert handle is not None
 
+            rt = runtime.current()
+            assert rt is not None, "a Connection exists, so ipyvirt runs"
+            # a storm of events becomes at most 20 redraws a second
+            redraw = Coalescer(
+                rt.main_loop, 0.05, lambda: handle.update(_event_table(conn, args.last))
+            )
+
             def update(event: Event) -> None:
-                handle.update(_event_table(conn, args.last))
+                redraw.poke()
 
             self._followers.append((conn.subscribe(update), handle))
             return None

@@ -11,8 +11,8 @@ Leaving the loop, cancelling the task or closing the iterator cancels the subscr
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import AsyncIterator, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 
 import libvirt
 
@@ -26,27 +26,23 @@ __all__ = ["events", "wait_for"]
 
 _STATES = (*STATE_ORDER, "nostate")
 
-# libvirt connections ipyvirt watches for wait_for(), by the id of the virConnect
-_watchers: dict[int, tuple[libvirt.virConnect, Connection]] = {}
-_watchers_lock = threading.Lock()
+#: the Connections events() and wait_for() opened and have not closed yet
+active: set[Connection] = set()
 
 
-def _watcher(conn: libvirt.virConnect) -> Connection:
-    """The ipyvirt Connection watching *conn*, made on first use, kept for reuse."""
-    with _watchers_lock:
-        known = _watchers.get(id(conn))
-        if known is None or known[0] is not conn:
-            known = (conn, Connection(conn, history=0))
-            _watchers[id(conn)] = known
-        return known[1]
-
-
-def close_watchers() -> None:
-    """Close the connections :func:`wait_for` opened (``%unload_ext ipyvirt`` does)."""
-    with _watchers_lock:
-        for _, watcher in _watchers.values():
-            watcher.close()
-        _watchers.clear()
+@contextlib.contextmanager
+def _watching(conn: Connection | libvirt.virConnect) -> Iterator[Connection]:
+    """*conn* itself, or a Connection watching it for as long as the caller needs one."""
+    if isinstance(conn, Connection):
+        yield conn
+        return
+    watcher = Connection(conn, history=0)
+    active.add(watcher)
+    try:
+        yield watcher
+    finally:
+        watcher.close()
+        active.discard(watcher)
 
 
 async def events(
@@ -63,7 +59,18 @@ async def events(
     oldest are dropped and :class:`IpyvirtError` is raised at the consumer, so a slow
     consumer learns it missed some instead of reading a silently thinned stream.
     """
-    watcher = conn if isinstance(conn, Connection) else _watcher(conn)
+    with _watching(conn) as watcher:
+        async for event in _stream(watcher, families, kinds, subject, maxsize):
+            yield event
+
+
+async def _stream(
+    watcher: Connection,
+    families: Iterable[str] | None,
+    kinds: Iterable[str] | None,
+    subject: str | None,
+    maxsize: int,
+) -> AsyncIterator[Event]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
     overflow: list[int] = []
@@ -112,15 +119,15 @@ async def wait_for(dom: libvirt.virDomain, state: str, *, timeout: float | None 
         if event.subject == dom.name() and current() == state:
             loop.call_soon_threadsafe(reached.set)
 
-    watcher = _watcher(dom.connect())
-    sub = watcher.subscribe(check, families=["domain"], kinds=["lifecycle"], subject=dom.name())
-    try:
-        if current() == state:  # it changed before we subscribed
-            return
-        await asyncio.wait_for(reached.wait(), timeout)
-    except asyncio.TimeoutError:
-        raise TimeoutError(
-            f"domain {dom.name()} is {current()}, not {state}, after {timeout} s"
-        ) from None
-    finally:
-        sub.cancel()
+    with _watching(dom.connect()) as watcher:
+        sub = watcher.subscribe(check, families=["domain"], kinds=["lifecycle"], subject=dom.name())
+        try:
+            if current() == state:  # it changed before we subscribed
+                return
+            await asyncio.wait_for(reached.wait(), timeout)
+        except asyncio.TimeoutError:
+            raise TimeoutError(
+                f"domain {dom.name()} is {current()}, not {state}, after {timeout} s"
+            ) from None
+        finally:
+            sub.cancel()

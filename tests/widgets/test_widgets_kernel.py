@@ -288,16 +288,17 @@ def test_async_for_and_wait_for_with_top_level_await(kernel: Kernel) -> None:
     bad = kernel.execute("await ipyvirt.wait_for(dom, 'runing')")
     assert bad.error is not None and bad.error[1].startswith("unknown domain state 'runing'")
     kernel.execute("dom.resume()").ok()
-    # leaving the loop and cancelling both deregister: only the watcher's base state remains
+    # leaving the loop and cancelling both close what they opened to watch
     kernel.execute(
+        "from ipyvirt import streams\n"
         "task = asyncio.ensure_future(ipyvirt.wait_for(dom, 'paused'))\n"
         "await asyncio.sleep(0.05)\n"
+        "while_waiting = len(streams.active)\n"
         "task.cancel()\n"
         "await asyncio.sleep(0.05)\n"
-        "from ipyvirt.streams import _watchers\n"
-        "subs = [len(w.hub._subs) for _, w in _watchers.values()]"
+        "after = [w.closed_reason for w in streams.active]"
     ).ok()
-    assert kernel.value("subs") == [0]
+    assert kernel.value("(while_waiting, after)") == (1, [])
 
 
 def test_sort_filter_and_pages(kernel: Kernel) -> None:

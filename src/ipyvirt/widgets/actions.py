@@ -58,6 +58,7 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
         #: the last action's outcome, one line; errors start with "error:"
         self.status = widgets.HTML()
         self._pending: str | None = None
+        self._targets: list[tuple[str, str]] = []
         self._inflight = 0
         super().__init__(
             [widgets.HBox(list(self.buttons.values())), self._confirm_row, self.status]
@@ -91,18 +92,20 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
 
     def _ask(self, action: str | None) -> None:
         self._pending = action
+        # confirming acts on the domains the question named, whatever the selection is by then
+        self._targets = self._selection() if action is not None else []
         if action is None:
             self._confirm_row.layout.display = "none"
             return
-        names = ", ".join(name for _, name in self._selection())
+        names = ", ".join(name for _, name in self._targets)
         self._question.value = f"{action} {names}?"
         self._confirm_row.layout.display = "flex"
 
     def _confirmed(self) -> None:
-        action = self._pending
+        action, targets = self._pending, self._targets
         self._ask(None)
-        if action is not None:
-            self._run(action, self._selection())
+        if action is not None and targets:
+            self._run(action, targets)
 
     def _run(self, action: str, targets: list[tuple[str, str]]) -> None:
         self.status.value = html.escape(f"{action}: {', '.join(n for _, n in targets)} …")

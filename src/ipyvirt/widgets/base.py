@@ -13,6 +13,7 @@ import libvirt
 from ipyvirt import runtime
 from ipyvirt.connection import Connection
 from ipyvirt.errors import IpyvirtError
+from ipyvirt.lanes import running_loop
 
 log = logging.getLogger("ipyvirt")
 
@@ -108,6 +109,10 @@ class Repeater:
         self._handle: asyncio.TimerHandle | None = None
 
     def start(self) -> None:
+        """Start repeating; from any thread (a widget may be built in a subshell)."""
+        if running_loop() is not self.loop:
+            self.loop.call_soon_threadsafe(self.start)
+            return
         if self._handle is None:
             self._handle = self.loop.call_later(self.interval, self._run)
 

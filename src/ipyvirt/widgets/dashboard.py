@@ -20,10 +20,15 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
 
     def __init__(self, conn: Connection | libvirt.virConnect) -> None:
         self._conn, self._owns_conn = as_connection(conn)
-        self.table = DomainTable(self._conn)
-        self.usage = Usage(self._conn)
-        self.event_log = EventLog(self._conn)
-        self.monitor = LoopMonitor()
+        try:
+            self.table = DomainTable(self._conn)
+            self.usage = Usage(self._conn)
+            self.event_log = EventLog(self._conn)
+            self.monitor = LoopMonitor()
+        except BaseException:
+            if self._owns_conn:  # closes the parts already made, too
+                self._conn.close()
+            raise
         super().__init__([self.table, self.usage, self.event_log, self.monitor])
         for i, title in enumerate(("domains", "usage", "events", "event loop")):
             self.set_title(i, title)

@@ -90,7 +90,12 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._model: dict[str, DomainRow] = {}
         self._handles: dict[str, libvirt.virDomain] = {}
         self._by_name: dict[str, str] = {}
-        self._load(query_all_with_handles(self._conn.reader))
+        try:
+            self._load(query_all_with_handles(self._conn.reader))
+        except BaseException:
+            if self._owns_conn:  # a Connection made for this table alone
+                self._conn.close()
+            raise
         #: domain name -> whether it needs a full re-read (False: its state alone)
         self._dirty: dict[str, bool] = {}
         #: why the table is stale ("connection closed (eof)"), "" while it is live

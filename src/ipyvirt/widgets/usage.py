@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import time
 from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ipywidgets as widgets
@@ -15,7 +16,11 @@ from ipyvirt.widgets.base import LIVE, Repeater, as_connection, need_runtime
 
 __all__ = ["Usage", "sparkline"]
 
-_STATS = libvirt.VIR_DOMAIN_STATS_CPU_TOTAL | libvirt.VIR_DOMAIN_STATS_BALLOON
+_STATS = (
+    libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+)
 _ACTIVE = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
 
 
@@ -54,10 +59,13 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         self.samples: dict[str, tuple[deque[float], deque[float]]] = {}
         self._last_cpu: dict[str, tuple[float, int]] = {}
         self.polls = 0
+        self._rt = rt
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyvirt-usage")
+        self._polling = False
+        self._shut = False
         self._repeater = Repeater(rt.main_loop, interval, self.poll)
         self._html = widgets.HTML("<i>usage appears once displayed</i>")
         super().__init__([self._html])
-        self._shut = False
         LIVE.add(self)
         self._conn.depend(self)
 
@@ -66,17 +74,34 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         return super()._repr_mimebundle_(**kwargs)
 
     def poll(self) -> None:
-        """Read every running domain's CPU time and memory once and redraw."""
-        self.polls += 1
+        """Read every running domain's CPU time and memory (on a worker thread: it is an RPC,
+        slow on a busy or hung daemon) and redraw on the main loop."""
+        if self._polling or self._shut:
+            return
+        self._polling = True
+        self._reads.submit(self._read, self._conn.reader)
+
+    def _read(self, reader: libvirt.virConnect) -> None:
         now = time.monotonic()
         try:
-            stats = self._conn.conn.getAllDomainStats(_STATS, _ACTIVE)
+            stats = [
+                (dom.name(), values) for dom, values in reader.getAllDomainStats(_STATS, _ACTIVE)
+            ]
+            error = ""
         except libvirt.libvirtError as err:
-            self._html.value = html.escape(f"usage unavailable: {err.get_error_message()}")
+            stats, error = [], err.get_error_message()
+        self._rt.call_soon(self._apply, now, stats, error)
+
+    def _apply(self, now: float, stats: list[tuple[str, dict[str, Any]]], error: str) -> None:
+        self._polling = False
+        if self._shut:
+            return
+        self.polls += 1
+        if error:
+            self._html.value = html.escape(f"usage unavailable: {error}")
             return
         seen = set()
-        for dom, values in stats:
-            name = dom.name()
+        for name, values in stats:
             seen.add(name)
             cpu_hist, mem_hist = self.samples.setdefault(
                 name, (deque(maxlen=self._history), deque(maxlen=self._history))
@@ -85,7 +110,7 @@ class Usage(widgets.VBox):  # type: ignore[misc]
             if cpu_ns is not None:
                 last = self._last_cpu.get(name)
                 if last is not None and now > last[0]:
-                    vcpus = max(1, dom.maxVcpus() if dom.isActive() else 1)
+                    vcpus = max(1, values.get("vcpu.current", 1))
                     cpu_hist.append(100.0 * (cpu_ns - last[1]) / ((now - last[0]) * 1e9) / vcpus)
                 self._last_cpu[name] = (now, cpu_ns)
             mem = values.get("balloon.rss") or values.get("balloon.current")
@@ -123,6 +148,7 @@ class Usage(widgets.VBox):  # type: ignore[misc]
             return  # closing its connection closes it too
         self._shut = True
         self._repeater.cancel()
+        self._reads.shutdown(wait=True)  # a read under way uses the connection
         if self._owns_conn:
             self._conn.close()
         super().close()
