@@ -90,12 +90,15 @@ class HandleThread:
             ready = poll(0 if self._calls else -1, _MAX_EVENTS)
             for fd, _ in ready:
                 if fd == wake:
-                    self._woken = False
+                    # Drain first, then clear: a producer that saw _woken True before the
+                    # clear has its call queued already (appended before it read the flag),
+                    # and one that sees it False writes a byte that no drain swallows.
                     try:
                         while os.read(wake, 512):
                             pass
                     except BlockingIOError:
                         pass
+                    self._woken = False
             impl._dispatch(ready)
             calls = self._calls
             for _ in range(len(calls)):  # what is queued meanwhile waits for the next round
