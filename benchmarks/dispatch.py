@@ -6,19 +6,19 @@ process), all in one run, so the ratios compare like with like:
 - raw asyncio: ``loop.add_reader`` with a plain Python callback, the floor;
 - libvirt default: ``virEventRegisterDefaultImpl`` + ``virEventRunDefaultImpl`` (C poll);
 - libvirtaio: libvirt-python's asyncio adapter;
-- ipyvirt: ``AsyncioEventImpl``, registered;
+- ipyvirt: ``AsyncioEventImpl(loop)``, registered: the default, fd watches on an io thread
+  of its own that waits on the watches' epoll set itself;
+- ipyvirt, start(): as ``ipyvirt.start()`` (and so a kernel) runs it, the same split;
+- ipyvirt, one loop: ``AsyncioEventImpl(loop, io_loop=loop)``, fd watches on the loop;
 
-these three through ``libvirt.virEventAddHandle``, so the callback goes through libvirt's
-C trampoline as it does for libvirt's own sockets; and
+all of them through ``libvirt.virEventAddHandle``, so the callback goes through libvirt's
+C trampoline as it does for libvirt's own sockets.
 
-- ipyvirt, handle thread: as ``ipyvirt.start()`` (and so a kernel) runs it, fd watches on
-  a thread that waits on the watches' epoll set itself, also through the trampoline.
-
-Two more rows explain the difference between ipyvirt and raw asyncio on one loop:
+Two more rows explain the difference between one-loop mode and raw asyncio:
 
 - raw asyncio, nested epoll: the floor of ipyvirt's design, an epoll set of our own read by
   ``add_reader`` and asked for each fd's real condition (``epoll.poll(0)``), nothing else;
-- ipyvirt, direct: ``AsyncioEventImpl.add_handle`` with the Python callback, no trampoline.
+- ipyvirt, one loop, direct: ``add_handle`` with the Python callback, no trampoline.
  Usage: ``python benchmarks/dispatch.py
 [--dispatches N] [--repeats R] [--markdown]``.
 """
@@ -42,8 +42,9 @@ IMPLS = [
     "libvirt default",
     "libvirtaio",
     "ipyvirt",
-    "ipyvirt, direct",
-    "ipyvirt, handle thread",
+    "ipyvirt, start()",
+    "ipyvirt, one loop",
+    "ipyvirt, one loop, direct",
 ]
 
 
@@ -75,7 +76,7 @@ def measure(impl: str, n: int) -> float:
         while count[0] < n:
             libvirt.virEventRunDefaultImpl()
         return (time.perf_counter() - start) / n
-    if impl == "ipyvirt, handle thread":
+    if impl == "ipyvirt, start()":
         import threading
 
         import ipyvirt
@@ -87,7 +88,7 @@ def measure(impl: str, n: int) -> float:
             if count[0] >= n:
                 done.set()
 
-        ipyvirt.start()  # as in a kernel: fd watches on the ipyvirt-io HandleThread
+        ipyvirt.start()  # as in a kernel: fd watches on the ipyvirt-io IoThread
         libvirt.virEventAddHandle(a.fileno(), libvirt.VIR_EVENT_HANDLE_READABLE, last, None)
         start = time.perf_counter()
         b.send(b"x")
@@ -108,16 +109,20 @@ def measure(impl: str, n: int) -> float:
                 cb()
 
         loop.add_reader(ep.fileno(), nested)
-    elif impl == "ipyvirt, direct":
+    elif impl == "ipyvirt, one loop, direct":
         import ipyvirt
 
-        ipyvirt.AsyncioEventImpl(loop).add_handle(a.fileno(), 1, cb, None, None)
+        ipyvirt.AsyncioEventImpl(loop, io_loop=loop).add_handle(a.fileno(), 1, cb, None, None)
     else:
         if impl == "libvirtaio":
             import libvirtaio
 
             libvirtaio.virEventRegisterAsyncIOImpl(loop)
-        else:
+        elif impl == "ipyvirt, one loop":
+            import ipyvirt
+
+            ipyvirt.AsyncioEventImpl(loop, io_loop=loop).register()
+        else:  # the default: fd watches on an io thread of the implementation's own
             import ipyvirt
 
             ipyvirt.AsyncioEventImpl(loop).register()
@@ -163,8 +168,11 @@ def main() -> None:
             print(f"{impl:26} {us:12.2f} {ratio:7.2f}x")
     print(
         f"\n{args.dispatches} dispatches x {args.repeats} runs each (median); "
-        f"ipyvirt / libvirtaio = {median['ipyvirt'] / median['libvirtaio']:.2f} on one asyncio "
-        f"loop, {median['ipyvirt, handle thread'] / median['libvirtaio']:.2f} as a kernel runs it"
+        "ipyvirt / libvirtaio: "
+        + ", ".join(
+            f"{impl} {median[impl] / median['libvirtaio']:.2f}"
+            for impl in ("ipyvirt", "ipyvirt, start()", "ipyvirt, one loop")
+        )
     )
 
 

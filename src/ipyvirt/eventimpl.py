@@ -110,7 +110,7 @@ class EventImpl(abc.ABC):
 
     @abc.abstractmethod
     def add_timeout(
-        self, frequency_ms: int, cb: TimeoutCallback, opaque: Any, ff: FreeCallback | None
+        self, interval_ms: int, cb: TimeoutCallback, opaque: Any, ff: FreeCallback | None
     ) -> int:
         """Start a timer (-1 disabled, 0 every loop iteration); return a positive id or -1.
 
@@ -118,7 +118,7 @@ class EventImpl(abc.ABC):
         """
 
     @abc.abstractmethod
-    def update_timeout(self, timer: int, frequency_ms: int) -> None:
+    def update_timeout(self, timer: int, interval_ms: int) -> None:
         """Change the interval of *timer*, taking effect at once; unknown ids are ignored.
 
         https://libvirt.org/html/libvirt-libvirt-event.html#virEventUpdateTimeoutFunc

@@ -1,8 +1,9 @@
-"""Where an implementation's entries run, and the free functions they owe.
+"""Lanes: where an implementation's entries run.
 
-A *lane* is a loop (an asyncio loop, or a :class:`~ipyvirt.handle_thread.HandleThread`)
-serving part of an :class:`~ipyvirt.AsyncioEventImpl`: its timers, or its fd watches. Free
-functions are owed to the lane whose entry was removed, and run there.
+An :class:`~ipyvirt.AsyncioEventImpl` has two lanes: *main* runs its timers, *io* its fd
+watches (in one-loop mode both are the same lane). A lane is served by a :class:`Runner`:
+an asyncio loop (wrapped in :class:`LoopRunner`) or an :class:`~ipyvirt.io_thread.IoThread`.
+Both offer the same few methods, so the implementation never asks which one it has.
 """
 
 from __future__ import annotations
@@ -10,33 +11,13 @@ from __future__ import annotations
 import asyncio
 import threading
 from asyncio import events as _asyncio_events
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from ipyvirt.eventimpl import FreeCallback
-from ipyvirt.handle_thread import HandleThread
 
-__all__ = ["Lane", "Loop", "Owed", "on", "rebind", "running_loop"]
-
-Loop = asyncio.AbstractEventLoop | HandleThread
-
-
-@dataclass(eq=False)
-class Lane:
-    name: str
-    loop: Loop | None = None
-    #: the thread the loop ran one of ours on ("" until then; a HandleThread's from the start)
-    thread: str = ""
-    frees: list[tuple[FreeCallback | None, Any]] = field(default_factory=list)
-    free_scheduled: bool = False
-    closed_reported: bool = False
-
-
-def rebind(lane: Lane, loop: Loop) -> None:
-    if lane.loop is not loop:
-        lane.loop = loop
-        lane.thread = loop.name if isinstance(loop, HandleThread) else ""
-    lane.closed_reported = False
+__all__ = ["Lane", "LoopRunner", "Runner", "running_loop"]
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -45,54 +26,77 @@ def running_loop() -> asyncio.AbstractEventLoop | None:
     return _asyncio_events._get_running_loop()
 
 
-def on(loop: Loop | None) -> bool:
-    """Whether we run on *loop*'s thread, inside it."""
-    if isinstance(loop, HandleThread):
-        return loop.on_thread()
-    return loop is not None and loop is running_loop()
+class Runner(Protocol):
+    """What serves a lane: the methods of an asyncio loop that a lane uses, and the thread."""
+
+    #: the name of the thread it runs on, "" until known
+    thread: str
+
+    def call_soon(self, fn: Callable[..., object], *args: Any) -> object: ...
+    def call_soon_threadsafe(self, fn: Callable[..., object], *args: Any) -> object: ...
+    def is_running(self) -> bool: ...
+    def is_closed(self) -> bool: ...
+    def on_thread(self) -> bool: ...
+    def attach(self, fd: int, ready: Callable[[], object]) -> None: ...
+    def detach(self, fd: int) -> None: ...
 
 
-class Owed:
-    """How many free functions are owed, and coroutines waiting for that to reach 0."""
+class LoopRunner:
+    """An asyncio loop serving a lane. Watches reach it as one reader: the epoll set's fd."""
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.count = 0
-        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.thread = ""
+        self.call_soon = loop.call_soon
+        self.call_soon_threadsafe = loop.call_soon_threadsafe
+        self.is_running = loop.is_running
+        self.is_closed = loop.is_closed
 
-    def add(self, n: int = 1) -> None:
-        with self._lock:
-            self.count += n
+    def __repr__(self) -> str:
+        return repr(self.loop)
 
-    def paid(self, n: int) -> None:
-        with self._lock:
-            self.count -= n
-            waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
-            if self.count == 0:
-                waiters, self._waiters = self._waiters, []
-        for loop, fut in waiters:
-            try:
-                loop.call_soon_threadsafe(_resolve, fut)
-            except RuntimeError:  # that waiter's loop is closed: nobody waits any more
-                pass
+    def on_thread(self) -> bool:
+        return self.loop is running_loop()
 
-    async def settled(self, timeout: float | None) -> None:
-        """Return once nothing is owed; :class:`TimeoutError` after *timeout* seconds."""
-        loop = asyncio.get_running_loop()
-        with self._lock:
-            if self.count == 0:
-                return
-            fut: asyncio.Future[None] = loop.create_future()
-            self._waiters.append((loop, fut))
-        try:
-            await asyncio.wait_for(fut, timeout)
-        except asyncio.TimeoutError:
-            raise TimeoutError(
-                f"{self.count} free functions still owed after {timeout} s: is the loop that "
-                "owns them running?"
-            ) from None
+    def attach(self, fd: int, ready: Callable[[], object]) -> None:
+        """Call *ready* whenever *fd* is readable (on the loop's thread, or while it is not
+        running)."""
+
+        def first() -> None:
+            # learn the loop's thread once, then hand the fd to *ready* itself: the hot path
+            # pays nothing for the name
+            self.thread = threading.current_thread().name
+            self.loop.add_reader(fd, ready)
+            ready()
+
+        self.loop.add_reader(fd, first)
+
+    def detach(self, fd: int) -> None:
+        if self.loop.is_closed():
+            return
+        if self.loop.is_running() and not self.on_thread():
+            self.loop.call_soon_threadsafe(self.loop.remove_reader, fd)
+        else:
+            self.loop.remove_reader(fd)
 
 
-def _resolve(fut: asyncio.Future[None]) -> None:
-    if not fut.done():
-        fut.set_result(None)
+@dataclass(eq=False)
+class Lane:
+    """One of an implementation's two places to run things, and the frees owed there."""
+
+    name: str
+    runner: Runner | None = None
+    #: free functions owed here: (ff, opaque) of removed entries, run by run_frees
+    frees: list[tuple[FreeCallback | None, Any]] = field(default_factory=list)
+    #: a run of the frees is queued on the runner
+    free_scheduled: bool = False
+    #: the closed runner was reported once (log line); reset when bound again
+    closed_reported: bool = False
+
+    @property
+    def thread(self) -> str:
+        return self.runner.thread if self.runner is not None else ""
+
+    def bind(self, runner: Runner) -> None:
+        self.runner = runner
+        self.closed_reported = False

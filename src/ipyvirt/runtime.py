@@ -2,7 +2,7 @@
 
 - **fd watches** (libvirt's sockets; the daemon's keepalive pings are answered there) run on
   a helper thread, ``ipyvirt-io``, that waits on the watches' epoll set itself
-  (:class:`~ipyvirt.handle_thread.HandleThread`): a cell that blocks the main loop for
+  (:class:`~ipyvirt.io_thread.IoThread`): a cell that blocks the main loop for
   minutes does not make the daemon drop the connection.
 - **timers** run on the *main* loop. libvirt delivers every event to its callbacks from a
   timer, so every event callback runs there: in a kernel, the main thread, between cells.
@@ -24,7 +24,7 @@ from typing import Any
 from ipyvirt.asyncio_impl import AsyncioEventImpl
 from ipyvirt.errors import EventLoopAlreadyRegistered
 from ipyvirt.eventimpl import registered_impl
-from ipyvirt.handle_thread import HandleThread
+from ipyvirt.io_thread import IoThread
 from ipyvirt.lanes import running_loop
 
 __all__ = ["Runtime", "current", "start", "stop"]
@@ -65,7 +65,7 @@ class Runtime:
     #: where timers, and so every libvirt event callback, run
     main_loop: asyncio.AbstractEventLoop
     #: where fd watches run (thread ``ipyvirt-io``)
-    io: HandleThread
+    io: IoThread
     #: set when ipyvirt runs the main loop itself (no running loop when started)
     _own_main: _LoopThread | None = None
 
@@ -115,7 +115,7 @@ def start(loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
         impl = registered_impl()
         if impl is None:
             try:
-                impl = AsyncioEventImpl(loop).register()
+                impl = AsyncioEventImpl(loop, io_loop=loop).register()
             except EventLoopAlreadyRegistered:
                 if own_main is not None:
                     own_main.stop()
@@ -125,8 +125,8 @@ def start(loop: asyncio.AbstractEventLoop | None = None) -> Runtime:
                 f"{impl!r} is libvirt's event loop in this process, not ipyvirt's: restart "
                 "the process and start ipyvirt first."
             )
-        io = impl.handle_thread("ipyvirt-io")
-        impl.bind(loop, handle_loop=io)
+        io = impl.io_thread("ipyvirt-io")
+        impl.bind(loop, io_loop=io)
         _current = Runtime(impl, loop, io, own_main)
         return _current
 
@@ -148,5 +148,5 @@ def _retire(rt: Runtime) -> None:
         rt._own_main.loop.call_soon_threadsafe(rt._own_main.loop.stop)
         rt._own_main.thread.join(10)
     if not rt.main_loop.is_closed():
-        rt.impl.bind(rt.main_loop, handle_loop=rt.main_loop)
+        rt.impl.bind(rt.main_loop, io_loop=rt.main_loop)
     rt.io.close()

@@ -1,6 +1,7 @@
 """Every clause of the event loop contract, against ipyvirt's AsyncioEventImpl.
 
-``direct``: the hooks called with Python callables on a fresh implementation per clause.
+``direct``: the hooks called with Python callables on a fresh implementation per clause
+(the default, fd watches on an io thread of its own, and one-loop mode).
 ``libvirt``: through libvirt's C API to the implementation this process registered.
 ``daemon``: through a real libvirtd's socket, an fd watch.
 """
@@ -16,7 +17,7 @@ import pytest
 
 from ipyvirt import AsyncioEventImpl
 from ipyvirt.testing import Clause, clauses_for, run_clause
-from ipyvirt.testing.factories import split
+from ipyvirt.testing.factories import one_loop
 
 from conftest import Registered
 from libvirtd import Libvirtd
@@ -32,16 +33,17 @@ def test_direct(clause: Clause) -> None:
 
 
 @pytest.mark.parametrize("clause", clauses_for("direct"), ids=_ids(clauses_for("direct")))
-def test_direct_with_a_handle_thread(clause: Clause) -> None:
-    """As a kernel runs it: fd watches on a HandleThread of their own."""
-    run_clause(clause, "direct", factory=split)
+def test_direct_one_loop(clause: Clause) -> None:
+    """One-loop mode: fd watches on the same asyncio loop as the timers."""
+    run_clause(clause, "direct", factory=one_loop)
 
 
 @pytest.mark.daemon
-def test_through_libvirt_with_a_handle_thread(libvirtd: Libvirtd) -> None:
-    """The libvirt and daemon clauses, with a split implementation registered in a process
-    of its own."""
-    cmd = [sys.executable, "-m", "ipyvirt.testing", "ipyvirt.testing.factories:split", "--json"]
+def test_through_libvirt_one_loop(libvirtd: Libvirtd) -> None:
+    """The libvirt and daemon clauses, with a one-loop implementation registered in a
+    process of its own."""
+    cmd = [sys.executable, "-m", "ipyvirt.testing", "ipyvirt.testing.factories:one_loop"]
+    cmd += ["--json"]
     cmd += ["--mode", "libvirt", "--mode", "daemon", "--daemon-uri", libvirtd.test_uri]
     results = json.loads(subprocess.run(cmd, capture_output=True, text=True, timeout=300).stdout)
     assert len(results) == len(clauses_for("libvirt")) + len(clauses_for("daemon"))

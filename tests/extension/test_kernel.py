@@ -234,7 +234,8 @@ def test_a_connection_opened_before_loading_is_named(kernel: Kernel, libvirtd: L
 # or any single-loop integration does it.
 SINGLE_LOOP = """
 import asyncio, threading, time, libvirt, ipyvirt
-ipyvirt.AsyncioEventImpl(asyncio.get_running_loop()).register()
+loop = asyncio.get_running_loop()
+ipyvirt.AsyncioEventImpl(loop, io_loop=loop).register()  # one-loop mode
 c = libvirt.open(URI)
 """
 

@@ -26,7 +26,7 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 def test_statistics_and_drain(loop: asyncio.AbstractEventLoop) -> None:
-    impl = AsyncioEventImpl(loop)
+    impl = AsyncioEventImpl(loop, io_loop=loop)
     a, b = socket.socketpair()
     freed: list[str] = []
     fired: list[int] = []
@@ -64,7 +64,7 @@ def test_statistics_and_drain(loop: asyncio.AbstractEventLoop) -> None:
 
 
 def test_drain_times_out_with_a_count(loop: asyncio.AbstractEventLoop) -> None:
-    impl = AsyncioEventImpl(loop)
+    impl = AsyncioEventImpl(loop, io_loop=loop)
     other = asyncio.new_event_loop()  # owns the timer's free, never runs
     impl.bind(other)
     impl.remove_timeout(impl.add_timeout(-1, lambda *a: None, None, None))
@@ -82,7 +82,7 @@ def test_drain_times_out_with_a_count(loop: asyncio.AbstractEventLoop) -> None:
 def test_callback_errors_are_logged_and_counted(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    impl = AsyncioEventImpl(loop)
+    impl = AsyncioEventImpl(loop, io_loop=loop)
 
     def boom(timer: int, opaque: Any) -> None:
         raise ValueError("on purpose")
@@ -100,7 +100,7 @@ def test_callback_errors_are_logged_and_counted(
 def test_unknown_ids_are_logged_not_raised(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    impl = AsyncioEventImpl(loop)
+    impl = AsyncioEventImpl(loop, io_loop=loop)
     with caplog.at_level(logging.WARNING, "ipyvirt"):
         impl.update_handle(41, 1)
         impl.update_timeout(42, 1)
@@ -118,7 +118,7 @@ def test_unknown_ids_are_logged_not_raised(
 def test_bad_fd_is_refused_with_a_log_line(
     loop: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
 ) -> None:
-    impl = AsyncioEventImpl(loop)
+    impl = AsyncioEventImpl(loop, io_loop=loop)
     fd = os.open(os.devnull, os.O_RDONLY)  # regular files cannot be polled
     with caplog.at_level(logging.ERROR, "ipyvirt"):
         assert impl.add_handle(fd, ipyvirt.HANDLE_READABLE, lambda *a: None, None, None) == -1
@@ -136,7 +136,7 @@ def test_closed_loop_is_reported_once_and_nothing_is_lost(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     first = asyncio.new_event_loop()
-    impl = AsyncioEventImpl(first)
+    impl = AsyncioEventImpl(first, io_loop=first)
     first.close()
     fired: list[int] = []
     done = threading.Event()
@@ -170,7 +170,7 @@ def test_binding_away_from_a_loop_running_elsewhere_is_refused() -> None:
     thread = threading.Thread(target=busy.run_forever)
     thread.start()
     try:
-        impl = AsyncioEventImpl(busy)
+        impl = AsyncioEventImpl(busy, io_loop=busy)
         other = asyncio.new_event_loop()
         with pytest.raises(ipyvirt.LoopBusy, match="still runs in another thread: stop it"):
             impl.bind(other)
@@ -185,16 +185,16 @@ def test_binding_away_from_a_loop_running_elsewhere_is_refused() -> None:
 def test_a_second_registration_is_refused(registered: Registered) -> None:
     loop = asyncio.new_event_loop()
     with pytest.raises(ipyvirt.EventLoopAlreadyRegistered, match="reuse it"):
-        AsyncioEventImpl(loop).register()
+        AsyncioEventImpl(loop, io_loop=loop).register()
     loop.close()
 
 
-def test_watches_on_a_handle_loop_run_on_its_thread(loop: asyncio.AbstractEventLoop) -> None:
+def test_watches_on_a_io_loop_run_on_its_thread(loop: asyncio.AbstractEventLoop) -> None:
     """The split the kernel extension uses: timers on the main loop, fds on a helper thread."""
     io = asyncio.new_event_loop()
     io_thread = threading.Thread(target=io.run_forever, name="io-thread")
     io_thread.start()
-    impl = AsyncioEventImpl(loop, handle_loop=io)
+    impl = AsyncioEventImpl(loop, io_loop=io)
     a, b = socket.socketpair()
     where: dict[str, str] = {}
     seen = threading.Event()
@@ -229,3 +229,31 @@ def test_watches_on_a_handle_loop_run_on_its_thread(loop: asyncio.AbstractEventL
         io.close()
         a.close()
         b.close()
+
+
+def test_by_default_watches_run_on_an_io_thread_of_its_own(
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The fast path is the default: AsyncioEventImpl(loop) serves fd watches from a thread
+    that waits on their epoll set, and close() ends that thread."""
+    before = {t.name for t in threading.enumerate()}
+    impl = AsyncioEventImpl(loop)
+    a, b = socket.socketpair()
+    seen = threading.Event()
+    where: list[str] = []
+
+    def on_fd(*args: Any) -> None:
+        where.append(threading.current_thread().name)
+        a.recv(16)
+        seen.set()
+
+    w = impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, None, None)
+    b.send(b"x")
+    assert seen.wait(5)
+    assert where == ["ipyvirt-io"]
+    assert dict(impl.statistics().loops)["io"] == "ipyvirt-io"
+    impl.remove_handle(w)
+    impl.close()
+    assert {t.name for t in threading.enumerate()} - before == set()
+    a.close()
+    b.close()

@@ -36,11 +36,11 @@ class Recorder(EventImpl):
     def remove_handle(self, watch: int) -> int:
         return self._record("remove_handle", watch)
 
-    def add_timeout(self, frequency_ms: int, cb: Any, opaque: Any, ff: Any) -> int:
-        return self._record("add_timeout", frequency_ms, cb, opaque, ff)
+    def add_timeout(self, interval_ms: int, cb: Any, opaque: Any, ff: Any) -> int:
+        return self._record("add_timeout", interval_ms, cb, opaque, ff)
 
-    def update_timeout(self, timer: int, frequency_ms: int) -> None:
-        self._record("update_timeout", timer, frequency_ms)
+    def update_timeout(self, timer: int, interval_ms: int) -> None:
+        self._record("update_timeout", timer, interval_ms)
 
     def remove_timeout(self, timer: int) -> int:
         return self._record("remove_timeout", timer)

@@ -64,15 +64,15 @@ class LibvirtaioImpl(EventImpl):
         return int(self.inner._remove_handle(watch))
 
     def add_timeout(
-        self, frequency_ms: int, cb: TimeoutCallback, opaque: Any, ff: FreeCallback | None
+        self, interval_ms: int, cb: TimeoutCallback, opaque: Any, ff: FreeCallback | None
     ) -> int:
         def unwrap(timer: int, wrapped: _Opaque) -> None:
             cb(timer, wrapped.opaque)
 
-        return int(self.inner._add_timeout(frequency_ms, unwrap, _Opaque(opaque, ff)))
+        return int(self.inner._add_timeout(interval_ms, unwrap, _Opaque(opaque, ff)))
 
-    def update_timeout(self, timer: int, frequency_ms: int) -> None:
-        self.inner._update_timeout(timer, frequency_ms)
+    def update_timeout(self, timer: int, interval_ms: int) -> None:
+        self.inner._update_timeout(timer, interval_ms)
 
     def remove_timeout(self, timer: int) -> int:
         return int(self.inner._remove_timeout(timer))

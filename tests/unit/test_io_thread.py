@@ -1,4 +1,4 @@
-"""HandleThread: fd watches served straight from the epoll set, on a thread of their own."""
+"""IoThread: fd watches served straight from the epoll set, on a thread of their own."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from ipyvirt import AsyncioEventImpl
 def split() -> Iterator[tuple[asyncio.AbstractEventLoop, AsyncioEventImpl]]:
     loop = asyncio.new_event_loop()
     impl = AsyncioEventImpl(loop)
-    impl.bind(loop, handle_loop=impl.handle_thread("test-io"))
+    impl.bind(loop, io_loop=impl.io_thread("test-io"))
     yield loop, impl
     impl.close()
     loop.close()
@@ -81,7 +81,7 @@ def test_frees_run_on_the_thread_outside_callbacks(
 def test_hand_overs_from_many_threads_all_run() -> None:
     loop = asyncio.new_event_loop()
     impl = AsyncioEventImpl(loop)
-    thread = impl.handle_thread("test-io")
+    thread = impl.io_thread("test-io").start()
     ran: list[int] = []
     total = 4 * 5000
 
@@ -110,15 +110,15 @@ def test_hand_overs_from_many_threads_all_run() -> None:
 def test_owed_frees_survive_a_stopped_thread_and_run_on_the_next_lane() -> None:
     loop = asyncio.new_event_loop()
     impl = AsyncioEventImpl(loop)
-    thread = impl.handle_thread("test-io")
-    impl.bind(loop, handle_loop=thread)
+    thread = impl.io_thread("test-io")
+    impl.bind(loop, io_loop=thread)
     a, b = socket.socketpair()
     freed: list[str] = []
     w = impl.add_handle(a.fileno(), 0, lambda *args: None, "w", freed.append)
     thread.stop()
     impl.remove_handle(w)  # owed to a lane that no longer runs
     assert impl.statistics().pending_frees == 1
-    impl.bind(loop, handle_loop=loop)
+    impl.bind(loop, io_loop=loop)
     loop.run_until_complete(impl.drain(timeout=2))
     assert freed == ["w"]
     thread.close()
@@ -126,3 +126,47 @@ def test_owed_frees_survive_a_stopped_thread_and_run_on_the_next_lane() -> None:
     loop.close()
     a.close()
     b.close()
+
+
+def test_a_later_bind_wins_over_an_earlier_switch_still_queued() -> None:
+    """bind() to an io thread from another thread hands the switch to the running main loop;
+    a bind back to the main loop that runs there first must win, and the watches must stay
+    served by the main loop (the stale switch must not detach them)."""
+    loop = asyncio.new_event_loop()
+    impl = AsyncioEventImpl(loop, io_loop=loop)
+    runner = threading.Thread(target=loop.run_forever)
+    runner.start()
+    a, b = socket.socketpair()
+    seen = threading.Event()
+
+    def on_fd(*args: Any) -> None:
+        a.recv(16)
+        seen.set()
+
+    try:
+        impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, None, None)
+        blocked, go = threading.Event(), threading.Event()
+
+        def block() -> None:
+            blocked.set()
+            go.wait(5)
+
+        loop.call_soon_threadsafe(block)
+        loop.call_soon_threadsafe(lambda: impl.bind(loop, io_loop=loop))  # queued first...
+        assert blocked.wait(5)
+        thread = impl.io_thread("test-io")
+        impl.bind(loop, io_loop=thread)  # ...runs after this bind, whose switch is queued
+        thread.stop()
+        go.set()
+        for _ in range(3):
+            seen.clear()
+            b.send(b"x")
+            assert seen.wait(5), "the watches lost their runner"
+        assert "io" not in dict(impl.statistics().loops)  # the main loop serves the watches
+    finally:
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(5)
+        impl.close()
+        loop.close()
+        a.close()
+        b.close()
