@@ -13,6 +13,7 @@ import pytest
 
 import ipyvirt
 
+import host
 from libvirtd import Libvirtd
 
 
@@ -21,6 +22,18 @@ def libvirtd() -> Iterator[Libvirtd]:
     """A libvirtd of our own (keepalive 5 s x 5, its defaults), stopped after the session."""
     with Libvirtd() as daemon:
         yield daemon
+
+
+@pytest.fixture(scope="session")
+def qemu_host() -> None:
+    """This machine ready for QEMU guests, if this run may prepare it (see tests/host.py)."""
+    host.prepare("qemu")
+
+
+@pytest.fixture(scope="session")
+def sasl_host() -> None:
+    """saslpasswd2 and the SCRAM plugin, if this run may install them (see tests/host.py)."""
+    host.prepare("sasl")
 
 
 class Registered:

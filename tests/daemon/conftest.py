@@ -19,8 +19,8 @@ QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")
 
 
 @pytest.fixture(scope="session")
-def qemu_daemon() -> Iterator[Libvirtd]:
-    """A libvirtd serving qemu+unix:// and test+unix://; installs QEMU first if missing."""
+def qemu_daemon(qemu_host: None) -> Iterator[Libvirtd]:
+    """A libvirtd serving qemu+unix:// and test+unix:// (in CI, on a host prepared for it)."""
     daemon = Libvirtd(qemu=True)
     try:
         yield daemon.start()
