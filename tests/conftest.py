@@ -7,21 +7,15 @@ ipyvirt's, once; a test that needs another registration runs a subprocess or a k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 import ipyvirt
 
 import host
-from libvirtd import Libvirtd
 
-
-@pytest.fixture(scope="session")
-def libvirtd() -> Iterator[Libvirtd]:
-    """A libvirtd of our own (keepalive 5 s x 5, its defaults), stopped after the session."""
-    with Libvirtd() as daemon:
-        yield daemon
+# the session's libvirtd: the fixture ipyvirt ships for other projects' tests
+pytest_plugins = ["ipyvirt.testing.fixtures"]
 
 
 @pytest.fixture(scope="session")
