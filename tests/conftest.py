@@ -7,20 +7,27 @@ ipyvirt's, once; a test that needs another registration runs a subprocess or a k
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 
 import pytest
 
 import ipyvirt
 
-from libvirtd import Libvirtd
+import host
+
+# the session's libvirtd: the fixture ipyvirt ships for other projects' tests
+pytest_plugins = ["ipyvirt.testing.fixtures"]
 
 
 @pytest.fixture(scope="session")
-def libvirtd() -> Iterator[Libvirtd]:
-    """A libvirtd of our own (keepalive 5 s x 5, its defaults), stopped after the session."""
-    with Libvirtd() as daemon:
-        yield daemon
+def qemu_host() -> None:
+    """This machine ready for QEMU guests, if this run may prepare it (see tests/host.py)."""
+    host.prepare("qemu")
+
+
+@pytest.fixture(scope="session")
+def sasl_host() -> None:
+    """saslpasswd2 and the SCRAM plugin, if this run may install them (see tests/host.py)."""
+    host.prepare("sasl")
 
 
 class Registered:

@@ -19,13 +19,10 @@ QEMU_LOG_DIR = Path("/var/log/libvirt/qemu")
 
 
 @pytest.fixture(scope="session")
-def qemu_daemon() -> Iterator[Libvirtd]:
-    """A libvirtd serving qemu+unix:// and test+unix://; installs QEMU first if missing."""
-    daemon = Libvirtd(qemu=True)
-    try:
-        yield daemon.start()
-    finally:
-        daemon.cleanup()
+def qemu_daemon(qemu_host: None, libvirtd_qemu: Libvirtd) -> Libvirtd:
+    """A libvirtd serving qemu+unix:// and test+unix:// (in CI, on a host prepared for it):
+    the fixture ipyvirt ships, ``libvirtd_qemu``."""
+    return libvirtd_qemu
 
 
 @pytest.fixture

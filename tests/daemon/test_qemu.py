@@ -13,8 +13,9 @@ from typing import Any
 import libvirt
 import pytest
 
-from ipyvirt.testing.libvirtd import QEMU_STATE_DIR, Libvirtd, LibvirtdUnavailable
-from ipyvirt.testing.libvirtd import minimal_domain_xml as domain_xml
+from ipyvirt.testing.libvirtd import Libvirtd, LibvirtdUnavailable
+from ipyvirt.testing.qemu import QEMU_STATE_DIR
+from ipyvirt.testing.qemu import minimal_domain_xml as domain_xml
 
 from .conftest import QEMU_LOG_DIR
 

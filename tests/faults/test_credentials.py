@@ -44,7 +44,7 @@ def secret() -> str:
 
 
 @pytest.fixture(scope="module")
-def daemon(secret: str) -> Iterator[Libvirtd]:
+def daemon(secret: str, sasl_host: None) -> Iterator[Libvirtd]:
     with Libvirtd(sasl=(USER, secret)) as d:
         yield d
 

@@ -7,17 +7,23 @@ system users, D-Bus or /etc changes. Clients reach its test driver as
 
 With ``qemu=True`` that dir also holds a link to the QEMU driver (and to no other loadable
 driver: the network, nodedev and storage drivers fail here without dnsmasq, udev, D-Bus), and
-the same daemon serves ``qemu+unix:///system?socket=<dir>/libvirt-sock``. A privileged QEMU
-driver has fixed homes (/etc/libvirt/qemu.conf, /run/libvirt/qemu, /var/lib/libvirt/qemu,
-/var/cache/libvirt/qemu) and takes a machine-wide lock: one such daemon per machine at a time.
-Starting one installs qemu-system-x86, adds the accounts libvirt-daemon-system would add and
-sets three lines in /etc/libvirt/qemu.conf (see :func:`prepare_qemu_host`).
+the same daemon serves ``qemu+unix:///system?socket=<dir>/libvirt-sock``. The machine's
+privileged QEMU driver is one per machine (see :mod:`ipyvirt.testing.qemu`), and needs QEMU,
+libvirt's accounts and three lines in /etc/libvirt/qemu.conf.
 
 With ``sasl=(user, passphrase)`` both sockets ask for that user name and passphrase
 (``libvirt.openAuth`` with ``VIR_CRED_AUTHNAME`` and ``VIR_CRED_PASSPHRASE``), by SCRAM-SHA-256
 against a sasldb in that dir. Cyrus SASL reads the daemon's ``libvirt.conf`` from
-``$SASL_CONF_PATH``, which we set for it: /etc/sasl2 is left alone. Starting one installs
-sasl2-bin (for saslpasswd2) and libsasl2-modules if missing (see :func:`prepare_sasl_host`).
+``$SASL_CONF_PATH``, which we set for it: /etc/sasl2 is left alone. It needs sasl2-bin (for
+saslpasswd2) and libsasl2-modules.
+
+This module changes nothing on the machine outside a daemon's dir: when something is missing,
+:meth:`Libvirtd.start` says in one line what, and that ``scripts/prepare-host`` in ipyvirt's
+source tree prepares a host (see :mod:`ipyvirt.testing.host`).
+
+While ``$IPYVIRT_LIBVIRTD_PIDS`` names a directory, each daemon started leaves a file there
+named by its pid, holding its config's path, until it is stopped: a test runner can stop what
+its own run left behind, and nothing else (``scripts/test`` does).
 
 From a shell, a detached daemon for demos (``scripts/libvirt-daemon`` wraps this)::
 
@@ -27,8 +33,6 @@ From a shell, a detached daemon for demos (``scripts/libvirt-daemon`` wraps this
 
 from __future__ import annotations
 
-import argparse
-import glob
 import os
 import shutil
 import signal
@@ -36,234 +40,34 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Sequence
 from pathlib import Path
-from xml.sax.saxutils import escape
 
-__all__ = [
-    "Libvirtd",
-    "LibvirtdUnavailable",
-    "minimal_domain_xml",
-    "prepare_qemu_host",
-    "prepare_sasl_host",
-]
+from ipyvirt.testing.host import PREPARE, qemu_needs, sasl_needs
+from ipyvirt.testing.procfs import argv, exited
+from ipyvirt.testing.qemu import (
+    QEMU_DRIVER,
+    QEMU_STATE_DIR,
+    driver_path,
+    guest_pids,
+    kill_guests,
+    lock_holder,
+    minimal_domain_xml,
+    on_one_cpu,
+    virsh,
+)
 
-QEMU_CONF = Path("/etc/libvirt/qemu.conf")
-# A root daemon's guests run as root (no /dev/kvm or file ownership to arrange), and write
-# their stdio to plain files: the default needs virtlogd, and start-up then takes 4.4 s, not
-# 0.35 s.
-QEMU_SETTINGS = {"user": '"root"', "group": '"root"', "stdio_handler": '"file"'}
-# package: the program that shows it is installed (virsh destroys guests, waits for QEMU)
-QEMU_PACKAGES = {"qemu-system-x86": "qemu-system-x86_64", "libvirt-clients": "virsh"}
-QEMU_DRIVER = "libvirt_driver_qemu.so"
-# Where libvirt's QEMU driver keeps its lock and each running guest's pid file and status.
-QEMU_STATE_DIR = Path("/run/libvirt/qemu")
-# libvirt-daemon-system's ids for libvirt-qemu, used when free (as its postinst does).
-LIBVIRT_QEMU_ID = 64055
-CLI_DIR = Path("/tmp/ipyvirt-daemon")
+__all__ = ["PIDS_ENV", "Libvirtd", "LibvirtdUnavailable", "minimal_domain_xml"]
+
+#: names a directory for the pid files of the daemons started (see the module's docstring)
+PIDS_ENV = "IPYVIRT_LIBVIRTD_PIDS"
 # SCRAM: the passphrase never crosses the socket (unlike PLAIN, which libvirt allows on a
 # UNIX socket), and it is what libvirt recommends for passwords; DIGEST-MD5 is deprecated
 # (RFC 6331). It needs no security layer: libvirt asks for none on a UNIX socket.
 SASL_MECHANISM = "scram-sha-256"
-SASL_PLUGIN = "libscram.so"
 
 
 class LibvirtdUnavailable(RuntimeError):
     pass
-
-
-def minimal_domain_xml(name: str) -> str:
-    """A QEMU guest that starts here in ~0.35 s: TCG (no KVM), 64 MiB, no disk, no display.
-
-    It boots into SeaBIOS, finds nothing to boot and keeps running until destroyed. There is
-    no ``<graphics>`` element at all (libvirt rejects ``type='none'``).
-    """
-    return (
-        "<domain type='qemu'>"
-        f"<name>{escape(name)}</name>"
-        "<memory unit='MiB'>64</memory>"
-        "<vcpu>1</vcpu>"
-        "<os><type arch='x86_64'>hvm</type></os>"
-        "<devices><memballoon model='none'/></devices>"
-        "</domain>"
-    )
-
-
-def prepare_qemu_host() -> None:
-    """As root: QEMU installed, libvirt's accounts present, /etc/libvirt/qemu.conf set."""
-    missing = _missing_qemu_packages()
-    if os.geteuid() != 0 and missing:
-        packages = " ".join(missing)
-        raise LibvirtdUnavailable(
-            f"Libvirtd(qemu=True) needs {packages} and root: run it as root, which installs "
-            f"them, or apt-get install --no-install-recommends {packages} and run it as root"
-        )
-    if os.geteuid() != 0:
-        raise LibvirtdUnavailable(
-            "Libvirtd(qemu=True) runs as root (it adds the libvirt-qemu user and sets "
-            f"{QEMU_CONF}): run it as root"
-        )
-    if missing:
-        _apt_install(missing)
-    _ensure_qemu_accounts()
-    set_conf(QEMU_CONF, QEMU_SETTINGS)
-
-
-def prepare_sasl_host() -> None:
-    """saslpasswd2 and Cyrus SASL's SCRAM plugin installed (as root), or a line saying how."""
-    missing = _missing_sasl_packages()
-    if missing and os.geteuid() != 0:
-        packages = " ".join(missing)
-        raise LibvirtdUnavailable(
-            f"Libvirtd(sasl=...) needs {packages}: apt-get install --no-install-recommends "
-            f"{packages}, or run it as root, which installs them"
-        )
-    if missing:
-        _apt_install(missing)
-
-
-def _missing_sasl_packages() -> list[str]:
-    missing = [] if shutil.which("saslpasswd2") else ["sasl2-bin"]
-    if not glob.glob(f"/usr/lib/*/sasl2/{SASL_PLUGIN}*"):
-        missing.append("libsasl2-modules")
-    return missing
-
-
-def _missing_qemu_packages() -> list[str]:
-    missing = [pkg for pkg, binary in QEMU_PACKAGES.items() if not shutil.which(binary)]
-    if _qemu_driver_path() is None:
-        missing.append("libvirt-daemon-driver-qemu")
-    return missing
-
-
-def _qemu_driver_path() -> Path | None:
-    found = sorted(glob.glob(f"/usr/lib/*/libvirt/connection-driver/{QEMU_DRIVER}"))
-    return Path(found[0]) if found else None
-
-
-def _apt_install(packages: list[str]) -> None:
-    if not shutil.which("apt-get"):
-        raise LibvirtdUnavailable(f"install {' '.join(packages)} (no apt-get on this machine)")
-    command = ["apt-get", "install", "-y", "-qq", "--no-install-recommends", *packages]
-    # Fresh images ship without package lists; stale lists name versions the mirror dropped.
-    if not glob.glob("/var/lib/apt/lists/*_Packages*"):
-        _run(["apt-get", "update", "-qq"])
-    if _run(command, check=False).returncode != 0:
-        _run(["apt-get", "update", "-qq"])
-        _run(command)
-
-
-def _run(command: list[str], check: bool = True) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if check and done.returncode != 0:
-        last = (done.stderr.strip() or done.stdout.strip() or "no output").splitlines()[-1]
-        raise LibvirtdUnavailable(f"{' '.join(command)} failed ({last}): run it by hand to see why")
-    return done
-
-
-def _ensure_qemu_accounts() -> None:
-    """The accounts libvirt-daemon-system's postinst adds; the QEMU driver needs them to load."""
-    if not _exists("group", "kvm"):
-        _run(["groupadd", "--system", "kvm"])
-    if not _exists("passwd", "libvirt-qemu"):
-        uid = [] if _exists("passwd", str(LIBVIRT_QEMU_ID)) else ["--uid", str(LIBVIRT_QEMU_ID)]
-        home = ["--home-dir", "/var/lib/libvirt", "--no-create-home"]
-        login = ["--shell", "/usr/sbin/nologin", "--comment", "Libvirt Qemu"]
-        _run(["useradd", "--system", "--gid", "kvm", *home, *login, *uid, "libvirt-qemu"])
-    if not _exists("group", "libvirt-qemu"):
-        gid = [] if _exists("group", str(LIBVIRT_QEMU_ID)) else ["--gid", str(LIBVIRT_QEMU_ID)]
-        _run(["groupadd", "--system", *gid, "libvirt-qemu"])
-        _run(["usermod", "--append", "--groups", "libvirt-qemu", "libvirt-qemu"])
-
-
-def _exists(database: str, key: str) -> bool:
-    return subprocess.run(["getent", database, key], capture_output=True).returncode == 0
-
-
-def set_conf(path: Path, settings: dict[str, str]) -> bool:
-    """Give libvirt config *path* these ``key = value`` lines; True if it had to change it.
-
-    Every other line stays. Before the first change the file is copied to ``<path>.orig``.
-    """
-    old = path.read_text() if path.exists() else ""
-    new = edit_conf(old, settings)
-    if new == old:
-        return False
-    backup = path.with_name(path.name + ".orig")
-    if path.exists() and not backup.exists():
-        shutil.copy2(path, backup)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # 0600 like libvirt-daemon-system's copy: it may hold passwords (VNC, SPICE)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(new)
-    return True
-
-
-def edit_conf(text: str, settings: dict[str, str]) -> str:
-    """*text* with each key set to its value: an active line is replaced, else one appended."""
-    lines = text.splitlines()
-    todo = dict(settings)
-    for i, line in enumerate(lines):
-        key = line.split("=", 1)[0].strip()
-        if "=" in line and key in todo and not line.lstrip().startswith("#"):
-            lines[i] = f"{key} = {todo.pop(key)}"
-    if todo:
-        lines.append("# set by ipyvirt.testing.libvirtd: guests as root, stdio to files")
-        lines += [f"{key} = {value}" for key, value in todo.items()]
-    return "\n".join(lines) + "\n"
-
-
-def qemu_guest_pids() -> list[int]:
-    """The QEMU guests of the machine's privileged QEMU driver (which writes their pid files).
-
-    One libvirtd at a time holds that driver: while ours does, these are its guests.
-    """
-    pids = []
-    for pid_file in QEMU_STATE_DIR.glob("*.pid"):
-        try:
-            pid = int(pid_file.read_text().strip())
-        except (OSError, ValueError):
-            continue
-        argv = _argv(pid)
-        # driver.pid is the daemon's own; a stale file may name a reused pid
-        if argv and Path(argv[0]).name.startswith("qemu-system"):
-            pids.append(pid)
-    return sorted(pids)
-
-
-def _argv(pid: int) -> list[str]:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return []
-    return raw.decode(errors="replace").split("\0")[:-1]
-
-
-def _exited(pid: int) -> bool:
-    """True once *pid* is a zombie or gone: it has let go of its locks and sockets.
-
-    Its cmdline is no sign: it reads empty while a process exits, and just after exec.
-    """
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return stat.rsplit(")", 1)[1].split()[0] in ("Z", "X")
-
-
-def kill_guests(pids: Iterable[int], timeout: float = 10.0) -> None:
-    """SIGKILL those of *pids* that are still QEMU guests, and wait until they are gone."""
-    alive = [pid for pid in pids if pid in qemu_guest_pids()]
-    for pid in alive:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + timeout
-    while not all(_exited(pid) for pid in alive) and time.monotonic() < deadline:
-        time.sleep(0.02)
 
 
 class Libvirtd:
@@ -321,7 +125,7 @@ class Libvirtd:
         except (OSError, ValueError):
             return None
         # a killed daemon leaves its pid file, and the pid may be reused since
-        if str(daemon.conf) not in _argv(daemon.pid) or not daemon.running():
+        if str(daemon.conf) not in argv(daemon.pid) or not daemon.running():
             return None
         daemon._qemu_ready = daemon.qemu
         return daemon
@@ -342,29 +146,43 @@ class Libvirtd:
         *timeout* defaults to 20 s, 90 s with QEMU (its first start probes QEMU for ~10 s).
         """
         binary = shutil.which("libvirtd") or "/usr/sbin/libvirtd"
-        if not os.path.exists(binary):
-            raise LibvirtdUnavailable(
-                "libvirtd is not installed: run scripts/setup (as root it installs "
-                "libvirt-daemon), or apt-get install --no-install-recommends libvirt-daemon"
-            )
-        if self.qemu:
-            prepare_qemu_host()
-        if self._sasl is not None:
-            prepare_sasl_host()
-        if os.geteuid() != 0:
-            raise LibvirtdUnavailable("the test libvirtd is started as root (it is here in CI)")
+        self._check_host(binary)
         self._prepare_dir()
         command = [binary, "--config", str(self.conf), "--pid-file", str(self.pid_file)]
         if self.qemu:
-            command = _on_one_cpu(command)
+            command = on_one_cpu(command)
         self._spawn(command + ["--daemon"] * detach)
         deadline = time.monotonic() + (timeout or (90.0 if self.qemu else 20.0))
         if detach:
             self._adopt_detached(deadline)
+        self._record_pid()
         self._wait_for_socket(deadline)
         if self.qemu:
             self._wait_for_qemu_driver(deadline)
         return self
+
+    def _check_host(self, binary: str) -> None:
+        """Raise, in one line, what the machine lacks for this daemon: it installs nothing."""
+        if not os.path.exists(binary):
+            raise LibvirtdUnavailable(
+                "libvirtd is not installed: apt-get install --no-install-recommends "
+                "libvirt-daemon (ipyvirt's scripts/setup does, as root)"
+            )
+        if os.geteuid() != 0:
+            raise LibvirtdUnavailable("the test libvirtd is started as root (it is here in CI)")
+        needs = qemu_needs() if self.qemu else []
+        if needs:
+            raise LibvirtdUnavailable(
+                f"Libvirtd(qemu=True) needs {'; '.join(needs)}: {PREPARE} --qemu in ipyvirt's "
+                "source tree installs and sets them (run it as root)"
+            )
+        packages = " ".join(sasl_needs()) if self._sasl is not None else ""
+        if packages:
+            raise LibvirtdUnavailable(
+                f"Libvirtd(sasl=...) needs packages {packages}: apt-get install "
+                f"--no-install-recommends {packages}, or run {PREPARE} --sasl (as root) in "
+                "ipyvirt's source tree"
+            )
 
     def _prepare_dir(self) -> None:
         if len(str(self.socket)) > 107:
@@ -378,8 +196,8 @@ class Libvirtd:
                 f"a libvirtd already runs from {self.dir}: stop it first "
                 f"(python -m ipyvirt.testing.libvirtd stop --dir {self.dir})"
             )
-        if self.qemu and _qemu_lock_holder() is not None:
-            raise _qemu_taken(_qemu_lock_holder())
+        if self.qemu and lock_holder() is not None:
+            raise _qemu_taken(lock_holder())
         # a killed daemon leaves its sockets; a stale one would pass for the new daemon's
         for stale in self.dir.glob("libvirt*-sock*"):
             stale.unlink()
@@ -387,8 +205,8 @@ class Libvirtd:
         shutil.rmtree(drivers, ignore_errors=True)
         drivers.mkdir()
         if self.qemu:
-            driver = _qemu_driver_path()
-            assert driver is not None, "prepare_qemu_host() installed it"
+            driver = driver_path()
+            assert driver is not None, "_check_host() found it"
             (drivers / QEMU_DRIVER).symlink_to(driver)
         auth = "none" if self._sasl is None else "sasl"
         self.conf.write_text(
@@ -451,6 +269,18 @@ class Libvirtd:
         if code != 0 or not self.running():
             raise self._failure("libvirtd exited")
 
+    def _record_pid(self) -> None:
+        where = os.environ.get(PIDS_ENV)
+        if where and self.pid is not None:
+            Path(where).mkdir(parents=True, exist_ok=True)
+            # the config's path tells this daemon from a later process given the same pid
+            (Path(where) / str(self.pid)).write_text(f"{self.conf}\n")
+
+    def _forget_pid(self) -> None:
+        where = os.environ.get(PIDS_ENV)
+        if where and self.pid is not None and not self.running():
+            (Path(where) / str(self.pid)).unlink(missing_ok=True)
+
     def _wait_for_socket(self, deadline: float) -> None:
         while not self.socket.exists():
             if not self.running():
@@ -464,7 +294,7 @@ class Libvirtd:
         # QEMU's capabilities are probed on first use (~10 s, then cached in
         # /var/cache/libvirt/qemu): ask for them now, so that no guest start waits for it
         try:
-            answer = _virsh(
+            answer = virsh(
                 self.qemu_uri, "capabilities", timeout=max(1.0, deadline - time.monotonic())
             )
         except subprocess.TimeoutExpired:
@@ -479,12 +309,12 @@ class Libvirtd:
         """True until the daemon has exited (a zombie has exited: it holds no locks)."""
         if self.proc is not None:
             return self.proc.poll() is None
-        return self.pid is not None and not _exited(self.pid)
+        return self.pid is not None and not exited(self.pid)
 
     def _failure(self, what: str) -> LibvirtdUnavailable:
         log = self.diagnostics()
         if f"{QEMU_STATE_DIR}/driver.pid" in log:
-            return _qemu_taken(_qemu_lock_holder())
+            return _qemu_taken(lock_holder())
         return LibvirtdUnavailable(f"{what}: {log}")
 
     def diagnostics(self) -> str:
@@ -503,19 +333,21 @@ class Libvirtd:
         """
         if self.running():
             if self._qemu_ready:
-                self._guests = qemu_guest_pids()
+                self._guests = guest_pids()
             self._signal(signal.SIGKILL, 10)
+            self._forget_pid()
 
     def stop(self) -> None:
         """Destroy running QEMU guests (libvirtd leaves them running), then stop the daemon."""
-        if not self.running() and any(pid in qemu_guest_pids() for pid in self._guests):
+        if not self.running() and any(pid in guest_pids() for pid in self._guests):
             self._take_back_guests()
         if self.running():
             if self._qemu_ready:
-                self._guests = qemu_guest_pids()
+                self._guests = guest_pids()
                 self._destroy_guests()
             if not self._signal(signal.SIGTERM, 10):
                 self._signal(signal.SIGKILL, 10)
+        self._forget_pid()
         self.proc = None
         self.pid = None
         self._qemu_ready = False
@@ -535,10 +367,10 @@ class Libvirtd:
     def _destroy_guests(self) -> None:
         # through libvirt, so that it tidies its state; guests it misses are killed after
         try:
-            listed = _virsh(self.qemu_uri, "list", "--uuid", timeout=10)
+            listed = virsh(self.qemu_uri, "list", "--uuid", timeout=10)
             uuids = listed.stdout.split()
             if uuids:
-                _virsh(self.qemu_uri, "; ".join(f"destroy {u}" for u in uuids), timeout=60)
+                virsh(self.qemu_uri, "; ".join(f"destroy {u}" for u in uuids), timeout=60)
         except subprocess.TimeoutExpired:
             pass
 
@@ -568,90 +400,16 @@ class Libvirtd:
         self.cleanup()
 
 
-def _on_one_cpu(command: list[str]) -> list[str]:
-    """*command* run on the lowest CPU this process may use (with taskset, if there)."""
-    # On some VMs the CPUs answer CPUID differently. The QEMU driver reads CPUID once at start,
-    # on whichever CPU it runs, and re-probes QEMU (~8 s) when that differs from the cached
-    # probe's: half the starts were slow. One fixed CPU reads the same CPUID every time.
-    taskset = shutil.which("taskset")
-    if taskset is None:
-        return command
-    return [taskset, "--cpu-list", str(min(os.sched_getaffinity(0))), *command]
-
-
-def _qemu_lock_holder() -> int | None:
-    """The daemon that holds the machine's QEMU driver, if one runs."""
-    try:
-        pid = int((QEMU_STATE_DIR / "driver.pid").read_text().strip())
-    except (OSError, ValueError):
-        return None
-    # a killed daemon leaves the file behind
-    return None if _exited(pid) else pid
-
-
 def _qemu_taken(pid: int | None) -> LibvirtdUnavailable:
-    holder = f"pid {pid}: {' '.join(_argv(pid))}" if pid else "it has gone since"
+    holder = f"pid {pid}: {' '.join(argv(pid))}" if pid else "it has gone since"
     return LibvirtdUnavailable(
         f"another libvirtd runs the QEMU driver ({holder}) and a machine has one: stop it "
         "first (python -m ipyvirt.testing.libvirtd stop [--dir DIR])"
     )
 
 
-def _virsh(uri: str, *args: str, timeout: float) -> subprocess.CompletedProcess[str]:
-    virsh = shutil.which("virsh")
-    if virsh is None:
-        raise LibvirtdUnavailable("virsh is missing: apt-get install libvirt-clients")
-    return subprocess.run(
-        [virsh, "-q", "-c", uri, *args], capture_output=True, text=True, timeout=timeout
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m ipyvirt.testing.libvirtd",
-        description="A libvirtd for demos, detached: start prints its URIs, stop ends it.",
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    start = commands.add_parser("start", help="start a daemon and print its URIs, name=uri")
-    start.add_argument("--qemu", action="store_true", help="serve qemu+unix:// too (root)")
-    stop = commands.add_parser("stop", help="destroy its QEMU guests and stop the daemon")
-    for command in (start, stop):
-        command.add_argument(
-            "--dir", type=Path, default=CLI_DIR, help=f"its config, socket, logs ({CLI_DIR})"
-        )
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "start":
-            _start(args.dir, args.qemu)
-        else:
-            _stop(args.dir)
-    except LibvirtdUnavailable as e:
-        print(f"libvirt-daemon: {e}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _start(dir: Path, qemu: bool) -> None:
-    daemon = Libvirtd.attach(dir)
-    if daemon is not None and qemu and not daemon.qemu:
-        raise LibvirtdUnavailable(
-            f"the libvirtd running from {daemon.dir} has no QEMU driver: stop it first "
-            f"(python -m ipyvirt.testing.libvirtd stop --dir {daemon.dir})"
-        )
-    if daemon is None:
-        daemon = Libvirtd(qemu=qemu, dir=dir).start(detach=True)
-    print(f"test={daemon.test_uri}")
-    if daemon.qemu:
-        print(f"qemu={daemon.qemu_uri}")
-
-
-def _stop(dir: Path) -> None:
-    daemon = Libvirtd.attach(dir)
-    if daemon is None:
-        print(f"libvirt-daemon: no libvirtd runs from {dir.absolute()}", file=sys.stderr)
-        return
-    daemon.stop()
-
-
 if __name__ == "__main__":
+    # the command line lives in libvirtd_cli (it imports this module anew, as a library)
+    from ipyvirt.testing.libvirtd_cli import main
+
     sys.exit(main())
