@@ -178,7 +178,7 @@ class Connection:
     @property
     def reader(self) -> libvirt.virConnect:
         """The read-only connection ipyvirt watches with: fine for queries, and reopened
-        when it closes (if :attr:`reconnect`)."""
+        when it closes (with *reconnect*)."""
         return self._watch
 
     def _closed_on_any_thread(self, conn: Any, reason: int, opaque: Any) -> None:

@@ -18,6 +18,8 @@ STATE_ORDER = ("running", "paused", "blocked", "pmsuspended", "shutdown", "crash
 
 @dataclass(frozen=True)
 class DomainRow:
+    """One domain as ``%virt list`` and :class:`~ipyvirt.widgets.DomainTable` show it."""
+
     uuid: str
     name: str
     #: -1 when not running

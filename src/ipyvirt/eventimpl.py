@@ -49,9 +49,13 @@ __all__ = [
 
 log = logging.getLogger("ipyvirt")
 
+#: the fd can be read without blocking (libvirt's ``VIR_EVENT_HANDLE_READABLE``)
 HANDLE_READABLE: Final[int] = libvirt.VIR_EVENT_HANDLE_READABLE
+#: the fd can be written without blocking (``VIR_EVENT_HANDLE_WRITABLE``)
 HANDLE_WRITABLE: Final[int] = libvirt.VIR_EVENT_HANDLE_WRITABLE
+#: the fd is in error; reported on any enabled watch, asked for or not (``VIR_EVENT_HANDLE_ERROR``)
 HANDLE_ERROR: Final[int] = libvirt.VIR_EVENT_HANDLE_ERROR
+#: the peer hung up; reported on any enabled watch, asked for or not (``VIR_EVENT_HANDLE_HANGUP``)
 HANDLE_HANGUP: Final[int] = libvirt.VIR_EVENT_HANDLE_HANGUP
 
 #: ``cb(watch, fd, events, opaque)``: libvirt's ``virEventHandleCallback``.

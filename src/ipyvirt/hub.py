@@ -149,7 +149,7 @@ def _subject(family: str, obj: Any) -> str:
 
 
 class Subscription:
-    """A listener's place in an :class:`EventHub`; :meth:`cancel` leaves it."""
+    """A listener's place in an :class:`~ipyvirt.hub.EventHub`; :meth:`cancel` leaves it."""
 
     def __init__(
         self,
@@ -174,6 +174,7 @@ class Subscription:
         return f"<ipyvirt.Subscription to {what}{about} on {self.hub.connection}, {state}>"
 
     def cancel(self) -> None:
+        """Stop calling back; deregister what no other subscriber wants. Again: does nothing."""
         if self.active:
             self.active = False
             self.hub._leave(self)

@@ -45,6 +45,9 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ClauseResult:
+    """How one clause went in one mode, as :func:`run_conformance` reports it."""
+
+    #: the clause's :attr:`Clause.name`
     clause: str
     mode: str
     passed: bool
@@ -54,6 +57,7 @@ class ClauseResult:
 
     @property
     def id(self) -> str:
+        """``clause[mode]``, e.g. ``ids-positive[direct]``."""
         return f"{self.clause}[{self.mode}]"
 
 

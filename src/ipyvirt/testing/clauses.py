@@ -30,13 +30,19 @@ THREAD_DELAY = 0.05
 
 @dataclass(frozen=True)
 class Clause:
+    """One rule of the contract, and the check that an implementation keeps it."""
+
+    #: what ``--clause`` and :func:`~ipyvirt.testing.run_conformance`'s *only* name it by
     name: str
     #: the rule, as a sentence
     text: str
+    #: the modes it runs in: ``direct``, ``libvirt``, ``daemon``
     modes: tuple[str, ...]
+    #: runs the clause on a bench; raises :class:`~ipyvirt.testing.ClauseFailed` if broken
     check: Callable[[Bench], Awaitable[None]]
 
 
+#: every clause of the contract, in the order the kit runs them
 CLAUSES: list[Clause] = []
 
 

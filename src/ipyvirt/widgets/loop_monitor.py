@@ -15,7 +15,7 @@ __all__ = ["LoopMonitor"]
 
 
 class LoopMonitor(widgets.VBox):  # type: ignore[misc]
-    """:meth:`AsyncioEventImpl.statistics` as tables, refreshed every *interval* seconds,
+    """:meth:`~ipyvirt.AsyncioEventImpl.statistics` as tables, refreshed every *interval* seconds,
     with dispatch and fire rates since the previous refresh. *impl* defaults to the one
     ipyvirt runs."""
 
