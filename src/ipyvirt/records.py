@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT",
     "VERSION",
+    "Entry",
     "Recording",
     "RecordingError",
     "event_record",

@@ -265,7 +265,10 @@ class Replay(Connection):
         self._finished.set()
         waiters, self._waiters = self._waiters, []
         for loop, future in waiters:
-            loop.call_soon_threadsafe(_resolve, future)
+            try:
+                loop.call_soon_threadsafe(_resolve, future)
+            except RuntimeError:  # that loop is closed: nobody waits there any more
+                pass
 
     @property
     def finished(self) -> bool:
@@ -287,7 +290,7 @@ class Replay(Connection):
             return
         self._closing = True
         if self._handle is not None:
-            self._runtime.main_loop.call_soon_threadsafe(self._handle.cancel)
+            self._runtime.call_soon(self._handle.cancel)
         for dependent in list(self._dependents):
             dependent.close()
         self.hub.close()
