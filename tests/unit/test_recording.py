@@ -10,6 +10,7 @@ import asyncio
 import json
 import math
 import re
+import time
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,31 @@ def test_history_exports_what_the_connection_kept(
     )
 
 
+def test_a_libvirt_connection_is_recorded_through_a_connection_of_its_own(
+    run: Run, tmp_path: Path
+) -> None:
+    lv = libvirt.open("test:///default")
+    dom = lv.lookupByName("test")
+    recorder = ipyvirt.record(lv, tmp_path / "plain.jsonl")
+
+    async def act() -> None:
+        dom.suspend()
+        dom.resume()
+        await until(lambda: recorder.count == 2, "two events")
+
+    run(act())
+    watcher = recorder.connection
+    recorder.stop()
+    assert watcher.closed_reason == "client"  # the Connection record() made is closed with it
+    assert [e.name for e in read_recording(tmp_path / "plain.jsonl").events] == [
+        "suspended",
+        "resumed",
+    ]
+    with pytest.raises(TypeError, match=r"libvirt connection or an ipyvirt\.Connection, not str"):
+        ipyvirt.record("test:///default", tmp_path / "x.jsonl")  # type: ignore[arg-type]
+    lv.close()
+
+
 def test_closing_the_connection_stops_its_recording(run: Run, tmp_path: Path) -> None:
     c = ipyvirt.Connection(uri="test:///default")
     recorder = ipyvirt.record(c, tmp_path / "r.jsonl")
@@ -205,7 +231,7 @@ def test_replay_speed_scales_the_recorded_gaps(
     began = fast._began
     assert began is not None and len(fed) == len(offsets)
     # never early: each event waits for its scaled offset (how late it may be is a benchmark)
-    slack = loop._clock_resolution  # type: ignore[attr-defined]
+    slack = time.get_clock_info("monotonic").resolution  # asyncio's own slack when it fires
     assert all(t - began >= o / 4.0 - slack for t, o in zip(fed, offsets, strict=True))
     for r in (fast, instant):
         r.close()
