@@ -235,7 +235,8 @@ def read_recording(path: str | Path, *, skip_bad: bool = False) -> Recording:
             entries.append(Entry(event, str(record.get("host", start["host"])), has_row, row))
         except (ValueError, KeyError, TypeError) as err:
             if not skip_bad:
-                raise _fail(path, number, str(err) or type(err).__name__) from None
+                why = f"it has no {err} field" if isinstance(err, KeyError) else str(err)
+                raise _fail(path, number, why) from None
             skipped += 1
     domains = start.get("domains")
     return Recording(
