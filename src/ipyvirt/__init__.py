@@ -18,6 +18,9 @@ from ipyvirt.eventimpl import (
     registered_impl,
 )
 from ipyvirt.hub import Event, Subscription
+from ipyvirt.recording import Recorder, record
+from ipyvirt.records import Recording, RecordingError, read_recording, to_pandas, to_records
+from ipyvirt.replay import Replay, replay
 from ipyvirt.runtime import Runtime, start, stop
 from ipyvirt.statistics import LoopStatistics, TimerInfo, WatchInfo
 from ipyvirt.streams import events, wait_for
@@ -55,14 +58,23 @@ __all__ = [
     "LoopNotRunning",
     "LoopStatistics",
     "NoSuchDomain",
+    "Recorder",
+    "Recording",
+    "RecordingError",
+    "Replay",
     "Runtime",
     "Subscription",
     "TimerInfo",
     "WatchInfo",
     "__version__",
     "events",
+    "read_recording",
+    "record",
     "registered_impl",
+    "replay",
     "start",
     "stop",
+    "to_pandas",
+    "to_records",
     "wait_for",
 ]

@@ -43,6 +43,7 @@ def test_the_tutorials_are_there() -> None:
         "03-writing-your-own-eventimpl.ipynb",
         "04-async-events.ipynb",
         "05-real-hypervisors.ipynb",
+        "06-recorded-events.ipynb",
     ]
 
 

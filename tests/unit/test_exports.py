@@ -26,15 +26,24 @@ def test_public_names() -> None:
             "LoopNotRunning",
             "LoopStatistics",
             "NoSuchDomain",
+            "Recorder",
+            "Recording",
+            "RecordingError",
+            "Replay",
             "Runtime",
             "Subscription",
             "TimerInfo",
             "WatchInfo",
             "__version__",
             "events",
+            "read_recording",
+            "record",
             "registered_impl",
+            "replay",
             "start",
             "stop",
+            "to_pandas",
+            "to_records",
             "wait_for",
         ]
     )
@@ -42,10 +51,11 @@ def test_public_names() -> None:
         assert hasattr(ipyvirt, name), name
 
 
-def test_import_does_not_pull_in_ipython_or_widgets() -> None:
+def test_import_does_not_pull_in_ipython_widgets_or_pandas() -> None:
     code = (
         "import sys, ipyvirt; "
-        "print(sorted(m for m in ('IPython', 'ipywidgets') if m in sys.modules))"
+        "print(sorted(m for m in ('IPython', 'ipywidgets', 'pandas', 'matplotlib') "
+        "if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
@@ -53,5 +63,5 @@ def test_import_does_not_pull_in_ipython_or_widgets() -> None:
 
 def test_errors_share_one_base() -> None:
     errors = (ipyvirt.EventLoopAlreadyRegistered, ipyvirt.LoopBusy, ipyvirt.LoopNotRunning)
-    for err in (*errors, ipyvirt.ConnectFailed, ipyvirt.NoSuchDomain):
+    for err in (*errors, ipyvirt.ConnectFailed, ipyvirt.NoSuchDomain, ipyvirt.RecordingError):
         assert issubclass(err, ipyvirt.IpyvirtError)
