@@ -32,7 +32,8 @@ nitpicky = True
 # types from outside ipyvirt: with no network at build time there is no intersphinx to
 # resolve them; and ipyvirt's private helpers (_name), which no page documents
 nitpick_ignore_regex = [
-    ("py:.*", r"(asyncio|collections|concurrent\.futures|threading|typing)\..*"),
+    ("py:.*", r"(asyncio|collections|concurrent\.futures|pathlib|threading|typing)\..*"),
+    ("py:.*", r"pandas\..*"),
     ("py:.*", r"libvirt\..*"),
     ("py:.*", r"ipywidgets\..*|traitlets\..*|IPython\..*"),
     ("py:.*", r"ipyvirt\.(.+\.)?_\w+"),

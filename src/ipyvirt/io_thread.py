@@ -69,6 +69,7 @@ class IoThread:
         return f"<IoThread {self.name} {state}>"
 
     def start(self) -> IoThread:
+        """Start waiting and dispatching; returns the thread, for chaining."""
         # The wake pipe sits in the same epoll set; dispatch finds no watch on it.
         self._poller.register(self._wake_r, select.EPOLLIN)
         self._thread.start()
@@ -157,6 +158,7 @@ class IoThread:
             self._thread.join(10)
 
     def close(self) -> None:
+        """Stop, and release the wake pipe: hand-overs raise RuntimeError from now on."""
         self.stop()
         if not self._closed:
             self._closed = True

@@ -229,7 +229,7 @@ class Replay(Connection):
 
     def due(self, index: int) -> float:
         """Seconds after :meth:`start` at which event *index* is fed: its recorded offset
-        from the first event divided by :attr:`speed`."""
+        from the first event divided by ``speed``."""
         offset = max(0.0, self._entries[index].event.time - self._first)
         return 0.0 if math.isinf(self.speed) else offset / self.speed
 
