@@ -187,10 +187,17 @@ class EventHub:
     the main loop's thread (in a kernel, the main thread, between cells).
     """
 
+    # Subscribing and cancelling may come from any thread (a cell or a widget handler on a
+    # kernel subshell) while the main loop emits. Invariant: every change of the subscribers
+    # and of libvirt's registrations happens under _lock, so the registrations always equal
+    # what the live subscriptions want (one per event ID: a second one libvirt refuses as
+    # "already tracked"); emit reads _subs, a tuple replaced whole, without the lock.
+
     def __init__(self, conn: libvirt.virConnect, connection: str) -> None:
         self.conn = conn
         self.connection = connection
-        self._subs: list[Subscription] = []
+        self._lock = threading.RLock()
+        self._subs: tuple[Subscription, ...] = ()
         # (family, kind) -> libvirt's callback id
         self._registered: dict[tuple[str, str], int] = {}
         #: subscriber callbacks that raised
@@ -221,10 +228,11 @@ class EventHub:
             if wanted_kinds is None or kind in wanted_kinds
         )
         sub = Subscription(self, callback, wants, subject)
-        self._subs.append(sub)
-        for fam, kind in sorted(wants):
-            if fam != "connection":  # the close callback is the Connection's
-                self._ensure(fam, kind)
+        with self._lock:
+            self._subs = (*self._subs, sub)
+            for fam, kind in sorted(wants):
+                if fam != "connection":  # the close callback is the Connection's
+                    self._ensure(fam, kind)
         return sub
 
     def _ensure(self, family: str, kind: str) -> None:
@@ -254,10 +262,11 @@ class EventHub:
                 )
 
     def _leave(self, sub: Subscription) -> None:
-        self._subs.remove(sub)
-        still: set[tuple[str, str]] = set().union(*(s.wants for s in self._subs))
-        for key in [k for k in self._registered if k not in still]:
-            self._deregister(key)
+        with self._lock:
+            self._subs = tuple(s for s in self._subs if s is not sub)
+            still: set[tuple[str, str]] = set().union(*(s.wants for s in self._subs))
+            for key in [k for k in self._registered if k not in still]:
+                self._deregister(key)
 
     def _deregister(self, key: tuple[str, str]) -> None:
         cb_id = self._registered.pop(key)
@@ -272,7 +281,7 @@ class EventHub:
     def emit(self, event: Event) -> None:
         """Hand *event* to every subscriber that wants it; one that raises is logged."""
         key = (event.family, event.kind)
-        for sub in list(self._subs):
+        for sub in self._subs:
             if not sub.active:
                 continue
             if key not in sub.wants:
@@ -299,21 +308,24 @@ class EventHub:
     def rebind(self, conn: libvirt.virConnect) -> None:
         """Register everything the subscribers want on *conn*, a replacement for a
         connection that closed (its registrations went with it)."""
-        self.conn = conn
-        self._registered.clear()
-        self.unsupported.clear()
-        for fam, kind in sorted(set().union(*(s.wants for s in self._subs))):
-            if fam != "connection":
-                self._ensure(fam, kind)
+        with self._lock:
+            self.conn = conn
+            self._registered.clear()
+            self.unsupported.clear()
+            for fam, kind in sorted(set().union(*(s.wants for s in self._subs))):
+                if fam != "connection":
+                    self._ensure(fam, kind)
 
     def registrations(self) -> dict[tuple[str, str], int]:
         """(family, kind) -> libvirt callback id, for what is registered now."""
-        return dict(self._registered)
+        with self._lock:
+            return dict(self._registered)
 
     def close(self) -> None:
         """Cancel every subscription and deregister everything."""
-        for sub in list(self._subs):
-            sub.active = False
-        self._subs.clear()
-        for key in list(self._registered):
-            self._deregister(key)
+        with self._lock:
+            for sub in self._subs:
+                sub.active = False
+            self._subs = ()
+            for key in list(self._registered):
+                self._deregister(key)

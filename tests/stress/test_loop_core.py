@@ -9,12 +9,11 @@ shows as a count short after the bound, never as a slow pass).
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 import select
 import socket
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,11 +22,11 @@ import ipyvirt
 from ipyvirt import AsyncioEventImpl
 from ipyvirt.io_thread import IoThread
 
+from hammering import BOUND, hammer, jitter
+
 pytestmark = pytest.mark.stress
 
 THREADS = 8
-#: how long a hand-over may take before it counts as lost (a pass takes microseconds)
-BOUND = 5.0
 
 
 class MainLoop:
@@ -52,34 +51,6 @@ def main() -> Iterator[MainLoop]:
     m = MainLoop()
     yield m
     m.stop()
-
-
-def hammer(n: int, work: Callable[[int], object]) -> None:
-    """Run ``work(i)`` on *n* threads at once; re-raise the first failure."""
-    errors: list[BaseException] = []
-    start = threading.Barrier(n)
-
-    def run(i: int) -> None:
-        try:
-            start.wait()
-            work(i)
-        except BaseException as err:
-            errors.append(err)
-
-    workers = [threading.Thread(target=run, args=(i,), name=f"hammer-{i}") for i in range(n)]
-    for w in workers:
-        w.start()
-    for w in workers:
-        w.join(60)
-    assert not [w for w in workers if w.is_alive()], "a worker hung"
-    if errors:
-        raise errors[0]
-
-
-def jitter() -> None:
-    """Now and then give the other side the CPU, so that it goes idle between bursts."""
-    if random.random() < 0.05:
-        os.sched_yield()
 
 
 class Opaque:

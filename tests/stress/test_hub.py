@@ -1,0 +1,82 @@
+"""Stress: subscriptions made and cancelled from many threads while events flow.
+
+With ipykernel 7 a cell (or a widget handler) may run on a subshell thread while the main
+thread dispatches events, so EventHub.subscribe and Subscription.cancel come from any
+thread. The invariant: the libvirt registrations always equal what the live subscriptions
+want (one per event ID, never a second that libvirt refuses as "already tracked"), and a
+subscriber that stays receives every event, on the main loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Iterator
+
+import libvirt
+import pytest
+
+import ipyvirt
+from ipyvirt.hub import Event, EventHub
+
+from hammering import hammer
+
+pytestmark = pytest.mark.stress
+
+
+@pytest.fixture
+def served(libvirt_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    ipyvirt.start(libvirt_loop)
+    yield libvirt_loop
+    ipyvirt.stop()
+
+
+def test_subscribe_and_cancel_from_many_threads(
+    served: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
+) -> None:
+    loop = served
+    # a hub of its own (a Connection's history subscribes to everything, so registrations
+    # would never come and go)
+    lv = libvirt.open("test:///default")
+    hub = EventHub(lv, "stress")
+    dom = lv.lookupByName("test")
+    kept: list[Event] = []
+    where: set[str] = set()
+
+    def keep(event: Event) -> None:
+        kept.append(event)
+        where.add(threading.current_thread().name)
+
+    hub.subscribe(keep, families=["domain"], kinds=["lifecycle"])
+    rounds = 100
+
+    def work(i: int) -> None:
+        if i == 0:  # events flow meanwhile
+            for _ in range(rounds):
+                dom.suspend()
+                dom.resume()
+            return
+        families = [["domain"], ["network"], ["pool"], ["domain", "network"]][i % 4]
+        for _ in range(rounds):
+            sub = hub.subscribe(lambda e: None, families=families)
+            sub.cancel()
+
+    async def run() -> None:
+        done = asyncio.get_running_loop().run_in_executor(None, hammer, 8, work)
+        await done
+        for _ in range(1000):  # the events queued meanwhile, then a bound on a hang
+            if len(kept) >= 2 * rounds:
+                break
+            await asyncio.sleep(0.01)
+
+    with caplog.at_level(logging.WARNING, "ipyvirt"):
+        loop.run_until_complete(run())
+    assert [r.getMessage() for r in caplog.records] == []
+    assert {k for k in hub.unsupported if k[0] != "secret"} == set()  # no secrets: NO_SUPPORT
+    assert set(hub.registrations()) == {("domain", "lifecycle")}
+    assert [e.kind for e in kept] == ["lifecycle"] * (2 * rounds)
+    assert where == {threading.current_thread().name}
+    hub.close()
+    lv.close()
