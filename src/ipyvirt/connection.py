@@ -182,7 +182,9 @@ class Connection:
         return self._watch
 
     def _closed_on_any_thread(self, conn: Any, reason: int, opaque: Any) -> None:
-        # libvirt calls this where it noticed: usually ipyvirt's io thread
+        # libvirt calls this where it noticed: usually ipyvirt's io thread. Invariant: the
+        # Connection's state changes on the main loop only; the close (from here) and a
+        # reopen (from an executor, through its future's done callback) hand over to it.
         self._runtime.call_soon(self._closed, conn, reason)
 
     def _closed(self, conn: Any, reason: int) -> None:

@@ -31,6 +31,10 @@ __all__ = ["Runtime", "current", "start", "stop"]
 
 log = logging.getLogger("ipyvirt")
 
+# start() and stop() may come from any thread (a cell on a subshell, a script's threads).
+# Invariant: they run one at a time under _lock, and _current changes only there; readers
+# (current()) see the old runtime or the new one, never a half-built one, because _current
+# is assigned last.
 _lock = threading.RLock()
 _current: Runtime | None = None
 

@@ -213,7 +213,14 @@ async def remove_handle(b: Bench) -> None:
     fired = len(got)  # a watch served on a thread of its own may fire before the removal
     _removed_results(b, removed, b.unwatch(w), b.driver.remove_handle(987654))
     await b.idle(0.05)
-    expect(len(got) == fired, "a removed watch still fired")
+    # On a thread of its own, a dispatch that began before the removal may end after it, as
+    # in libvirt's own loop (remove_handle cannot wait for it: libvirt calls it holding locks
+    # that the callback takes); none may begin after. The fd stays readable, so a watch that
+    # still ran would fire on and on.
+    settled = len(got)
+    expect(settled <= fired + 1, f"a removed watch still fired {settled - fired} times")
+    await b.idle(0.05)
+    expect(len(got) == settled, "a removed watch still fired")
 
 
 @clause("remove-timeout", "remove_timeout returns 0, then -1; a removed timer never fires")

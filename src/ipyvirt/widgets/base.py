@@ -45,7 +45,9 @@ class OnMain:
     """Runs widget work on the main loop's thread, the only one that touches widget state.
 
     Handlers of widget events may run on another thread (ipykernel 7 can route comms to
-    subshells): they hand over here.
+    subshells): they hand over here. Invariant: a widget's state (its model, its traits,
+    its flags) is read and written on the main loop's thread only; from any other thread
+    work reaches it through ``call_soon_threadsafe``, in the order it was handed over.
     """
 
     def __init__(self, rt: runtime.Runtime) -> None:

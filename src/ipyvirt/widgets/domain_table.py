@@ -182,6 +182,10 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
 
     # Reading libvirt blocks (an RPC per call; behind thousands of queued events on a busy
     # daemon socket, for a while): a worker thread reads, the main loop applies.
+    # Invariant: at most one read is in flight (_reading, set and cleared on the main loop
+    # only); the worker touches no widget state and hands its result back with
+    # call_soon_threadsafe; every read ends in exactly one _apply*, which clears _reading
+    # and drops the result after close(); what became dirty meanwhile is read next.
 
     def _flush(self) -> None:
         if self._reading:
