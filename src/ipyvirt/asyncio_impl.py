@@ -441,6 +441,51 @@ class AsyncioEventImpl(EventImpl):
         except Exception:
             self._callback_failed("timer", timer.id)
 
+    def fire_due_timers(self, budget: int) -> int:
+        """Fire now, on this thread, every enabled timer that is due: interval 0, or its
+        deadline passed. Returns how many fired.
+
+        One pass: each timer due when the pass starts fires at most once, in id order, at
+        most *budget* in all. A callback may change or remove a timer later in the pass, and
+        that wins (each is looked at again just before it fires). Call it on the timer loop's
+        thread only (:class:`RuntimeError` elsewhere): it is how a kernel delivers, before a
+        cell runs, the events libvirt queued while the loop had no turn (libvirt hands out
+        every event from a timer it enables with interval 0).
+
+        Invariant: a timer has at most one armed handle. The one armed for a timer fired
+        here is cancelled first; then it fires as from the loop (``_fire``: re-armed from its
+        wanted state before the callback, counted, guarded); a hand-over of its arming still
+        on its way only re-arms it. The registry lock is held only to copy the timer list,
+        never while a callback runs.
+        """
+        loop = self._timer_loop
+        if not on(loop):
+            raise RuntimeError("fire_due_timers() runs on the loop that serves the timers")
+        with self._lock:
+            if self._closed:
+                return 0
+            timers = sorted(self._timers.values(), key=lambda t: t.id)
+        fired = 0
+        now = loop.time()
+        for timer in timers:
+            if fired >= budget:
+                break
+            if timer.removed or timer.interval < 0:
+                continue
+            handle = timer.handle  # armed by _arm on this thread; None while handed over
+            due = timer.interval == 0 or (
+                isinstance(handle, asyncio.TimerHandle)
+                and not handle.cancelled()
+                and handle.when() <= now
+            )
+            if due:
+                if handle is not None:  # else the loop would fire it a second time
+                    handle.cancel()
+                    timer.handle = None
+                self._fire(timer)
+                fired += 1
+        return fired
+
     # -- frees ----------------------------------------------------------------------------------
 
     def _owe_free(self, lane: Lane, ff: FreeCallback | None, opaque: Any) -> None:

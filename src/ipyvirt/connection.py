@@ -183,7 +183,7 @@ class Connection:
 
     def _closed_on_any_thread(self, conn: Any, reason: int, opaque: Any) -> None:
         # libvirt calls this where it noticed: usually ipyvirt's io thread
-        self._runtime.call_soon(self._closed, conn, reason)
+        self._runtime.deliver_soon(self._closed, conn, reason)
 
     def _closed(self, conn: Any, reason: int) -> None:
         if self._closing or conn is not self._watch:
