@@ -4,11 +4,16 @@ ipyvirt's subscribers and live widgets before the next cell's code runs."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from kernel import Kernel
+from ipyvirt.runtime import DELIVER_ROUNDS
+
+from kernel import Kernel, Reply
 from libvirtd import Libvirtd
 
 pytestmark = pytest.mark.kernel
@@ -82,3 +87,72 @@ def test_run_all_delivers_every_event_before_the_next_cell_over_a_daemon(
     kernel: Kernel, libvirtd: Libvirtd
 ) -> None:
     _run_all_rounds(kernel, libvirtd.test_uri)
+
+
+LAST_DELIVERY = (
+    "d = ipyvirt.runtime.current().last_delivery\n"
+    "print(d.rounds, d.budget_spent, len(log.events) + log.dropped if 'log' in dir() else 0)"
+)
+
+
+def _deliveries(replies: list[Reply]) -> list[tuple[int, bool, int]]:
+    rows = []
+    for reply in replies:
+        rounds, spent, received = reply.ok().stdout.split()
+        rows.append((int(rounds), spent == "True", int(received)))
+    return rows
+
+
+def test_a_timer_due_on_every_turn_cannot_stall_a_cell(kernel: Kernel) -> None:
+    """A libvirt timer of interval 0 is due on every loop turn: delivering "until nothing
+    is due" would never let the cell run. The hook stops after its rounds."""
+    kernel.execute("%load_ext ipyvirt\nimport libvirt, ipyvirt").ok()
+    kernel.execute("spin = libvirt.virEventAddTimeout(0, lambda timer, opaque: None, None)").ok()
+    rows = _deliveries(kernel.run_all([LAST_DELIVERY] * 10))
+    kernel.execute("libvirt.virEventRemoveTimeout(spin)").ok()
+    # DELIVER_ROUNDS unless DELIVER_SECONDS ran out first (a busy machine)
+    assert all(spent and 1 <= rounds <= DELIVER_ROUNDS for rounds, spent, _ in rows), rows
+
+
+# Suspends and resumes the domain as fast as the daemon answers (thousands of events a
+# second) until the file *stop* exists; exits 3 if no one stopped it in 120 s or 200,000 rounds.
+PRODUCER = """
+import os, sys, time, libvirt
+uri, stop = sys.argv[1:]
+dom = libvirt.open(uri).lookupByName("test")
+give_up = time.monotonic() + 120
+for _ in range(200_000):
+    if os.path.exists(stop):
+        sys.exit(0)
+    if time.monotonic() > give_up:
+        break
+    dom.suspend()
+    dom.resume()
+sys.exit(3)
+"""
+
+
+@pytest.mark.daemon
+def test_cells_run_during_an_event_storm(
+    kernel: Kernel, libvirtd: Libvirtd, tmp_path: Path
+) -> None:
+    """Run All while another process storms the daemon with events: every cell runs while
+    the storm goes on (the last one ends it), each after a bounded delivery."""
+    stop = tmp_path / "stop"
+    kernel.execute("%load_ext ipyvirt").ok()
+    kernel.execute(f"URI = {libvirtd.test_uri!r}\n{SETUP}").ok()
+    producer = subprocess.Popen([sys.executable, "-c", PRODUCER, libvirtd.test_uri, str(stop)])
+    try:
+        kernel.execute(  # the storm has begun
+            "import asyncio\nwhile len(log.events) + log.dropped < 1000:\n"
+            "    await asyncio.sleep(0.01)"
+        ).ok()
+        cells = [LAST_DELIVERY] * 30 + [f"open({str(stop)!r}, 'w').close()"]
+        rows = _deliveries(kernel.run_all(cells)[:-1])
+        assert producer.wait(60) == 0, "the storm ended before the cells ran"
+    finally:
+        stop.touch()
+        producer.wait(60)
+    assert all(1 <= rounds <= DELIVER_ROUNDS for rounds, _, _ in rows), rows
+    received = [n for *_, n in rows]
+    assert received[-1] > received[0], rows  # the cells ran while the events came in
