@@ -48,6 +48,7 @@ def test_getting_started_with_run_all_shows_the_events_between_cells(
     jupyter.open(path.relative_to(lab.root).as_posix())
     jupyter.run_all()
     shown = jupyter.cell_outputs()
+    jupyter.output("'between cells'").first.scroll_into_view_if_needed()
     jupyter.screenshot(f"run-all-getting-started-{attempt}")
     # Lab shows a cell's consecutive stream outputs as one
     assert {i: "\n".join(shown[i]) for i in checked} == checked
