@@ -133,9 +133,17 @@ class Kernel:
             if _take(reply, msg):
                 return reply
 
-    def run_all(self, codes: Sequence[str], timeout: float = 120) -> list[Reply]:
+    def run_all(
+        self,
+        codes: Sequence[str],
+        timeout: float = 120,
+        *,
+        arrived: list[dict[str, Any]] | None = None,
+    ) -> list[Reply]:
         """Send every cell in *codes* at once, as JupyterLab's Run All does (each request
-        is queued in the kernel before the one before it ends), then wait for them all."""
+        is queued in the kernel before the one before it ends), then wait for them all.
+
+        *arrived*, if given, gets every iopub message in the order it came."""
         self.drain()
         ids = [self._send(code) for code in codes]
         replies = {msg_id: Reply() for msg_id in ids}
@@ -149,6 +157,8 @@ class Kernel:
                 msg = self.kc.get_iopub_msg(timeout=left)
             except queue.Empty:
                 continue
+            if arrived is not None:
+                arrived.append(msg)
             parent = msg["parent_header"].get("msg_id")
             if parent not in replies:
                 self.between.append(msg)

@@ -14,6 +14,7 @@ from ipyvirt import runtime
 from ipyvirt.errors import EventLoopAlreadyRegistered
 from ipyvirt.lanes import running_loop
 from ipyvirt.magics import VirtMagics
+from ipyvirt.widgets.base import flush_pending
 
 __all__ = ["load", "unload"]
 
@@ -75,6 +76,7 @@ class _Extension:
         rt = runtime.current()
         if rt is not None and rt.on_main_loop():  # a subshell's cells run on their own thread
             rt.deliver_queued()
+            flush_pending()  # what the widgets show, too
 
     def unload(self) -> None:
         from ipyvirt.widgets import close_all

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,11 +24,11 @@ ROUNDS = 50
 # Each round is two cells: `act()` has a worker thread suspend and resume the domain and
 # joins it; `delivered()` prints how many events each listener got since `act()` began:
 # libvirt's own callback, an ipyvirt subscriber, an EventLog widget, the history that
-# `%virt events` shows.
+# `%virt events` shows; and how many of the EventLog's events its status line does not count.
 SETUP = """
 import threading, libvirt, ipyvirt
 from ipyvirt.widgets import EventLog
-c = ipyvirt.Connection(uri=URI, readonly=False)
+c = get_ipython().run_line_magic("virt", f"connect --rw {URI}")
 dom = c.conn.lookupByName("test")
 raw, subscribed = [], []
 c.conn.domainEventRegisterAny(
@@ -56,7 +57,8 @@ def act():
     t.join()
 
 def delivered():
-    print(*(n - b for n, b in zip(counts(), before)))
+    unshown = len(log.events) - int(log._status.value.split()[0])
+    print(*(n - b for n, b in zip(counts(), before)), unshown)
 """
 
 
@@ -70,12 +72,30 @@ def kernel() -> Iterator[Kernel]:
 def _run_all_rounds(kernel: Kernel, uri: str) -> None:
     kernel.execute("%load_ext ipyvirt").ok()
     kernel.execute(f"URI = {uri!r}\n{SETUP}").ok()
-    replies = kernel.run_all(["act()", "delivered()"] * ROUNDS)
+    follow = kernel.execute(f"%virt events --follow --last {3 * ROUNDS}").ok()
+    display_id = follow.messages[-2]["content"]["transient"]["display_id"]
+    arrived: list[dict[str, Any]] = []
+    replies = kernel.run_all(["act()", "delivered()"] * ROUNDS, arrived=arrived)
     for reply in replies:
         reply.ok()
     got = [r.stdout for r in replies[1::2]]
-    missed = [(i, out.strip()) for i, out in enumerate(got) if out != "2 2 2 2\n"]
+    missed = [(i, out.strip()) for i, out in enumerate(got) if out != "2 2 2 2 0\n"]
     assert not missed, f"{len(missed)} of {ROUNDS} cells missed events (round, counts): {missed}"
+    # `%virt events --follow` showed every event before the cell after them ran: the last
+    # update of its table before each `delivered()` printed has 2 rows a round
+    reads = {r.messages[0]["parent_header"]["msg_id"] for r in replies[1::2]}
+    rows = 0
+    shown = []
+    for msg in arrived:
+        content = msg["content"]
+        if msg["msg_type"] == "update_display_data":
+            if content["transient"]["display_id"] == display_id:
+                table = content["data"]["text/plain"].splitlines()
+                rows = sum(1 for line in table if line.split()[1:2] == ["domain"])
+        elif msg["msg_type"] == "stream" and msg["parent_header"]["msg_id"] in reads:
+            reads.discard(msg["parent_header"]["msg_id"])  # its first output: its code runs
+            shown.append(rows)
+    assert shown == [2 * (i + 1) for i in range(ROUNDS)]
 
 
 def test_run_all_delivers_every_event_before_the_next_cell(kernel: Kernel) -> None:
