@@ -8,7 +8,7 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,9 @@ class Kernel:
         without, ``input()`` in the cell raises StdinNotImplementedError.
         """
         self.drain()
+        return self._send(code, subshell_id, allow_stdin)
+
+    def _send(self, code: str, subshell_id: str | None = None, allow_stdin: bool = False) -> str:
         content = {
             "code": code,
             "silent": False,
@@ -127,21 +130,41 @@ class Kernel:
             if msg["parent_header"].get("msg_id") != msg_id:
                 self.between.append(msg)
                 continue
-            reply.messages.append(msg)
-            kind, c = msg["msg_type"], msg["content"]
-            if kind == "stream":
-                if c["name"] == "stdout":
-                    reply.stdout += c["text"]
-                else:
-                    reply.stderr += c["text"]
-            elif kind in ("execute_result", "display_data", "update_display_data"):
-                reply.outputs.append(c["data"].get("text/plain", ""))
-            elif kind == "error":
-                reply.error = (c["ename"], c["evalue"])
-                reply.traceback = c["traceback"]
-            elif kind == "status" and c["execution_state"] == "idle":
-                reply.status = "error" if reply.error else "ok"
+            if _take(reply, msg):
                 return reply
+
+    def run_all(
+        self,
+        codes: Sequence[str],
+        timeout: float = 120,
+        *,
+        arrived: list[dict[str, Any]] | None = None,
+    ) -> list[Reply]:
+        """Send every cell in *codes* at once, as JupyterLab's Run All does (each request
+        is queued in the kernel before the one before it ends), then wait for them all.
+
+        *arrived*, if given, gets every iopub message in the order it came."""
+        self.drain()
+        ids = [self._send(code) for code in codes]
+        replies = {msg_id: Reply() for msg_id in ids}
+        pending = set(ids)
+        deadline = time.monotonic() + timeout
+        while pending:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"{len(pending)} of {len(ids)} cells not idle in {timeout} s")
+            try:
+                msg = self.kc.get_iopub_msg(timeout=left)
+            except queue.Empty:
+                continue
+            if arrived is not None:
+                arrived.append(msg)
+            parent = msg["parent_header"].get("msg_id")
+            if parent not in replies:
+                self.between.append(msg)
+            elif _take(replies[parent], msg):
+                pending.discard(parent)
+        return [replies[msg_id] for msg_id in ids]
 
     def _answer_input(self, msg_id: str, reply: Reply, answer: Answer) -> bool:
         """Answer one pending input request of cell *msg_id*, if there is one."""
@@ -182,3 +205,23 @@ class Kernel:
         self.kc.stop_channels()
         self.km.shutdown_kernel(now=True)
         shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+
+def _take(reply: Reply, msg: dict[str, Any]) -> bool:
+    """Add iopub *msg* to its cell's *reply*; True once it says the kernel is idle again."""
+    reply.messages.append(msg)
+    kind, c = msg["msg_type"], msg["content"]
+    if kind == "stream":
+        if c["name"] == "stdout":
+            reply.stdout += c["text"]
+        else:
+            reply.stderr += c["text"]
+    elif kind in ("execute_result", "display_data", "update_display_data"):
+        reply.outputs.append(c["data"].get("text/plain", ""))
+    elif kind == "error":
+        reply.error = (c["ename"], c["evalue"])
+        reply.traceback = c["traceback"]
+    elif kind == "status" and c["execution_state"] == "idle":
+        reply.status = "error" if reply.error else "ok"
+        return True
+    return False

@@ -308,6 +308,24 @@ class AsyncioEventImpl(EventImpl):
         self._frees.schedule(self._main)
         return 0
 
+    def fire_due_timers(self, budget: int) -> int:
+        """Fire now, on this thread, every enabled timer that is due: interval 0, or its
+        deadline passed; one pass in id order, at most *budget*. Returns how many fired.
+
+        Call it on the main loop's thread only (:class:`RuntimeError` elsewhere): it is how
+        a kernel delivers, before a cell runs, the events libvirt queued while the loop had
+        no turn (libvirt hands out every event from a timer it enables with interval 0). The
+        lock is held only to copy the timer list, never while a callback runs.
+        """
+        main = self._main.runner
+        if main is None or not main.on_thread():
+            raise RuntimeError("fire_due_timers() runs on the loop that serves the timers")
+        with self._lock:
+            if self._closed:
+                return 0
+            timers = sorted(self._timers.by_id.values(), key=lambda t: t.id)
+        return self._timers.fire_due(timers, budget)
+
     # -- frees ----------------------------------------------------------------------------------
 
     async def drain(self, timeout: float | None = None) -> None:

@@ -185,7 +185,7 @@ class Connection:
         # libvirt calls this where it noticed: usually ipyvirt's io thread. Invariant: the
         # Connection's state changes on the main loop only; the close (from here) and a
         # reopen (from an executor, through its future's done callback) hand over to it.
-        self._runtime.call_soon(self._closed, conn, reason)
+        self._runtime.deliver_soon(self._closed, conn, reason)
 
     def _closed(self, conn: Any, reason: int) -> None:
         if self._closing or conn is not self._watch:

@@ -14,6 +14,7 @@ from ipyvirt import runtime
 from ipyvirt.errors import EventLoopAlreadyRegistered
 from ipyvirt.lanes import running_loop
 from ipyvirt.magics import VirtMagics
+from ipyvirt.widgets.base import flush_pending
 
 __all__ = ["load", "unload"]
 
@@ -35,6 +36,8 @@ class _Extension:
         libvirt.registerErrorHandler(_quiet, None)
         early = _connections_opened_before()
         self.shell.register_magics(self.magics)
+        # registered first, so it runs before the hooks that cells register later
+        self.shell.events.register("pre_run_cell", self._deliver)
         loop = running_loop()
         if loop is not None or not hasattr(self.shell, "kernel"):
             self._start(loop)  # a kernel cell, or terminal IPython (a loop thread of our own)
@@ -64,10 +67,22 @@ class _Extension:
         except UsageError as err:  # raised in a hook it would come with a traceback
             print(f"UsageError: {err}", file=sys.stderr)
 
+    def _deliver(self, *args: object) -> None:
+        """Before a cell of the main shell: deliver every event libvirt has queued.
+
+        Run All queues every execute request at once, and the kernel may start the next
+        cell before its loop has taken the turns that fire libvirt's timers.
+        """
+        rt = runtime.current()
+        if rt is not None and rt.on_main_loop():  # a subshell's cells run on their own thread
+            rt.deliver_queued()
+            flush_pending()  # what the widgets show, too
+
     def unload(self) -> None:
         from ipyvirt.widgets import close_all
 
         close_all()
+        self.shell.events.unregister("pre_run_cell", self._deliver)
         self.magics.close()
         if self.waiting:
             self.shell.events.unregister("pre_run_cell", self._start_in_cell)

@@ -7,6 +7,8 @@
 - **timers** run on the *main* loop. libvirt delivers every event to its callbacks from a
   timer, so every event callback runs there: in a kernel, the main thread, between cells.
 - free functions run on the loop that owned the watch or timer.
+- :meth:`Runtime.deliver_queued` runs, on the main loop, what the loop owes before it takes
+  its next turn: a kernel calls it before each cell (see :data:`DELIVER_ROUNDS`).
 
 :func:`start` sets this up once per process (libvirt takes one event loop registration for
 the life of the process) and moves it to another main loop when called again from one.
@@ -17,9 +19,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Final
 
 from ipyvirt.asyncio_impl import AsyncioEventImpl
 from ipyvirt.errors import EventLoopAlreadyRegistered
@@ -27,7 +31,7 @@ from ipyvirt.eventimpl import registered_impl
 from ipyvirt.io_thread import IoThread
 from ipyvirt.lanes import running_loop
 
-__all__ = ["Runtime", "current", "start", "stop"]
+__all__ = ["Delivery", "Runtime", "current", "start", "stop"]
 
 log = logging.getLogger("ipyvirt")
 
@@ -37,6 +41,32 @@ log = logging.getLogger("ipyvirt")
 # is assigned last.
 _lock = threading.RLock()
 _current: Runtime | None = None
+
+# The budget of deliver_queued(), so that a storm of events cannot stall a cell: the first
+# round always runs whole (it holds the guarantee: every event libvirt has queued is
+# delivered); rounds after it deliver what callbacks caused and what arrived meanwhile, and
+# stop at DELIVER_ROUNDS, or once DELIVER_SECONDS have passed, or when nothing is due. What
+# is left waits for the loop's next turn, as it would without the hook.
+#: at most this many rounds of firing the due timers
+DELIVER_ROUNDS: Final = 4
+#: no round starts after this long
+DELIVER_SECONDS: Final = 0.02
+#: timer fires in one round at most (libvirt has one event timer per connection and driver)
+DELIVER_FIRES: Final = 1000
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """What one :meth:`Runtime.deliver_queued` did."""
+
+    #: rounds of firing the due timers (the last one may have found none due)
+    rounds: int
+    #: timer callbacks run, all rounds together
+    fires: int
+    #: calls handed over to the main loop that ran (a connection's close, for one)
+    handed_over: int
+    #: stopped by the budget after a round that fired timers (more may be due)
+    budget_spent: bool
 
 
 class _LoopThread:
@@ -72,6 +102,12 @@ class Runtime:
     io: IoThread
     #: set when ipyvirt runs the main loop itself (no running loop when started)
     _own_main: _LoopThread | None = None
+    #: what the latest :meth:`deliver_queued` did
+    last_delivery: Delivery | None = None
+    # calls of deliver_soon() not run yet: appended on any thread, run on the main loop's
+    _handed_over: deque[tuple[Callable[..., object], tuple[Any, ...]]] = field(
+        default_factory=deque
+    )
 
     @property
     def main_thread_name(self) -> str:
@@ -83,6 +119,48 @@ class Runtime:
             self.main_loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # closed: nobody is there to run it
             log.error("ipyvirt: the main loop is closed; %r was not run", fn)
+
+    def deliver_soon(self, fn: Callable[..., object], *args: Any) -> None:
+        """Like :meth:`call_soon`, for an event's delivery: also run by
+        :meth:`deliver_queued`, so it is never left behind a cell that is about to run."""
+        self._handed_over.append((fn, args))
+        self.call_soon(self._run_handed_over, 1)
+
+    def _run_handed_over(self, most: int) -> int:
+        ran = 0
+        while ran < most:
+            try:
+                fn, args = self._handed_over.popleft()
+            except IndexError:  # deliver_queued() ran it already
+                break
+            ran += 1
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("ipyvirt: delivering %r failed", fn)
+        return ran
+
+    def deliver_queued(self) -> Delivery:
+        """On the main loop's thread: deliver now what the loop would deliver on its next
+        turns. Fires libvirt's due timers (and so every event libvirt has queued, to every
+        callback) and runs the deliveries handed over with :meth:`deliver_soon`, within
+        the budget :data:`DELIVER_ROUNDS` / :data:`DELIVER_SECONDS` sets."""
+        start = time.monotonic()
+        rounds = fires = 0
+        spent = False
+        while True:
+            rounds += 1
+            fired = self.impl.fire_due_timers(DELIVER_FIRES)
+            fires += fired
+            if not fired:
+                break
+            if rounds == DELIVER_ROUNDS or time.monotonic() - start >= DELIVER_SECONDS:
+                spent = True
+                break
+        # those queued now; a delivery that hands over another one leaves it to the loop
+        handed = self._run_handed_over(len(self._handed_over))
+        self.last_delivery = Delivery(rounds, fires, handed, spent)
+        return self.last_delivery
 
     def on_main_loop(self) -> bool:
         return running_loop() is self.main_loop

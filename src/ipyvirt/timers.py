@@ -110,3 +110,37 @@ class TimerSet:
             self._run(timer.id, timer.cb, timer.opaque)
         except Exception:
             self._failed(timer.id)
+
+    def fire_due(self, timers: list[Timer], budget: int) -> int:
+        """Fire now, on the main loop's thread, each of *timers* that is due: enabled, and
+        of interval 0 or past its deadline. At most *budget*; returns how many fired.
+
+        Each is looked at again just before it fires, so a callback that changes or removes
+        a timer later in *timers* wins. Invariant: a timer has at most one armed handle: the
+        one armed for a timer fired here is cancelled first (else the loop would fire it a
+        second time), then it fires as from the loop (:meth:`fire`: re-armed from its wanted
+        state before the callback); an ``arm`` still handed over only re-arms it.
+        """
+        runner = self._runner
+        if runner is None:
+            return 0
+        now = runner.loop.time()
+        fired = 0
+        for timer in timers:
+            if fired >= budget:
+                break
+            if timer.removed or timer.interval_ms < 0:
+                continue
+            handle = timer.handle  # None while its arming is handed over
+            due = timer.interval_ms == 0 or (
+                isinstance(handle, asyncio.TimerHandle)
+                and not handle.cancelled()
+                and handle.when() <= now
+            )
+            if due:
+                if handle is not None:
+                    handle.cancel()
+                    timer.handle = None
+                self.fire(timer)
+                fired += 1
+        return fired

@@ -35,6 +35,9 @@ _USER_SETTINGS = {
         "fetchNews": "false",
         "checkForUpdates": False,
     },
+    # Lab 4 renders only the cells near the viewport (their prompts and outputs are empty in
+    # the page otherwise): a test reads every cell of a tutorial
+    "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
 }
 
 _KERNELSPEC = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
@@ -284,6 +287,16 @@ class LabPage:
     def execution_counts(self) -> list[str]:
         """Every code cell's input prompt: ``["[1]:", "[2]:", "[ ]:"]``."""
         return list(self.state()["prompts"])
+
+    def cell_outputs(self) -> list[list[str]]:
+        """The text of each code cell's outputs, cell by cell, in order."""
+        return [
+            [text.strip() for text in cell]
+            for cell in self.panel.evaluate(
+                """panel => [...panel.querySelectorAll('.jp-CodeCell')].map(cell =>
+                     [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => o.innerText))"""
+            )
+        ]
 
     def errors(self) -> list[str]:
         """The text of every error output (tracebacks, UsageErrors)."""

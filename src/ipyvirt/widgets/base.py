@@ -20,6 +20,9 @@ log = logging.getLogger("ipyvirt")
 #: every ipyvirt widget alive, so %unload_ext ipyvirt can close them
 LIVE: weakref.WeakSet[Any] = weakref.WeakSet()
 
+# the Coalescers whose refresh waits for the loop: flush_pending() runs them before a cell
+_WAITING: weakref.WeakSet[Coalescer] = weakref.WeakSet()
+
 
 def need_runtime() -> runtime.Runtime:
     rt = runtime.current()
@@ -81,9 +84,17 @@ class Coalescer:
         if self._handle is None:
             when = max(self.loop.time(), self._last + self.interval)
             self._handle = self.loop.call_at(when, self._run)
+            _WAITING.add(self)
+
+    def flush_now(self) -> None:
+        """Run a waiting refresh now instead of later."""
+        if self._handle is not None:
+            self._handle.cancel()
+            self._run()
 
     def _run(self) -> None:
         self._handle = None
+        _WAITING.discard(self)
         self._last = self.loop.time()
         self.flushes += 1
         try:
@@ -99,6 +110,19 @@ class Coalescer:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        _WAITING.discard(self)
+
+
+def flush_pending() -> int:
+    """Run every waiting widget refresh now, on the main loop's thread; how many ran.
+
+    A kernel calls it before each cell, after delivering the queued events: the event log,
+    ``%virt events --follow`` and the domain table's re-read then start from them.
+    """
+    waiting = list(_WAITING)
+    for coalescer in waiting:
+        coalescer.flush_now()
+    return len(waiting)
 
 
 class Repeater:
