@@ -259,10 +259,25 @@ class Connection:
 
     def close(self) -> None:
         """Stop watching: close what depends on it, deregister everything, close the
-        connections ipyvirt opened."""
+        connections ipyvirt opened.
+
+        Called on another thread than the main loop's (a cell on a kernel subshell) while
+        that loop runs, it hands the work over and returns at once: no event, close or
+        reconnection is taken from then on, and the rest happens on the main loop, where the
+        widgets that depend on it are closed.
+        """
         if self._closing:
             return
+        # Invariant: _closing is set once, first; _closed and _reopened (main loop) ignore
+        # everything after it, and _close_now runs once, on the main loop while it runs.
         self._closing = True
+        rt = self._runtime
+        if rt.on_main_loop() or not rt.main_loop.is_running():
+            self._close_now()
+        else:
+            rt.call_soon(self._close_now)
+
+    def _close_now(self) -> None:
         for dependent in list(self._dependents):
             dependent.close()
         if self._retry is not None:
