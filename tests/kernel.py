@@ -195,5 +195,8 @@ class Kernel:
 
     def shutdown(self) -> None:
         self.kc.stop_channels()
+        # the client's own zmq context is destroyed only when the client is collected; collected
+        # first, it warns "Unclosed context" (an error in whichever test the gc runs in)
+        self.kc.context.destroy(linger=0)
         self.km.shutdown_kernel(now=True)
         shutil.rmtree(self._ipc_dir, ignore_errors=True)
