@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from typing import Any
 
 from jupyter_client.blocking.client import BlockingKernelClient
@@ -189,10 +190,24 @@ class Kernel:
             except queue.Empty:
                 return self.between
 
+    def supports(self, feature: str) -> bool:
+        """Whether the kernel lists *feature* (e.g. ``"kernel subshells"``) in its
+        kernel_info_reply's ``supported_features``."""
+        reply = self.kc.kernel_info(reply=True, timeout=30)
+        return feature in reply["content"].get("supported_features", [])
+
     def create_subshell(self) -> str:
+        """A new subshell's id; fails at once on a kernel without subshells (ipykernel < 7),
+        which would leave the request unanswered."""
+        if not self.supports("kernel subshells"):
+            raise RuntimeError(
+                f"this kernel (ipykernel {version('ipykernel')}) has no subshells: "
+                "they need ipykernel 7 or later"
+            )
         msg = self.kc.session.msg("create_subshell_request", {})
         self.kc.control_channel.send(msg)
         reply = self.kc.control_channel.get_msg(timeout=30)
+        assert reply["content"]["status"] == "ok", reply["content"]
         return str(reply["content"]["subshell_id"])
 
     def value(self, expr: str, timeout: float = 60) -> Any:
@@ -203,6 +218,9 @@ class Kernel:
 
     def shutdown(self) -> None:
         self.kc.stop_channels()
+        # the client's own zmq context is destroyed only when the client is collected; collected
+        # first, it warns "Unclosed context" (an error in whichever test the gc runs in)
+        self.kc.context.destroy(linger=0)
         self.km.shutdown_kernel(now=True)
         shutil.rmtree(self._ipc_dir, ignore_errors=True)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import libvirt
@@ -39,8 +40,12 @@ class _Extension:
         # registered first, so it runs before the hooks that cells register later
         self.shell.events.register("pre_run_cell", self._deliver)
         loop = running_loop()
-        if loop is not None or not hasattr(self.shell, "kernel"):
-            self._start(loop)  # a kernel cell, or terminal IPython (a loop thread of our own)
+        if not hasattr(self.shell, "kernel"):
+            # terminal IPython runs its loop only during cells with a top-level await: never
+            # bind to it, run a loop thread of our own (ipyvirt-main)
+            self._start(None)
+        elif loop is not None:
+            self._start(loop)  # a kernel cell
         else:
             # loaded from c.InteractiveShellApp.extensions before the kernel's loop runs:
             # finish when the first cell runs, inside it
@@ -54,7 +59,12 @@ class _Extension:
 
     def _start(self, loop: Any) -> None:
         try:
-            runtime.start(loop)
+            if loop is None:
+                # start() takes the loop running in its thread: call it where none runs
+                with ThreadPoolExecutor(1) as pool:
+                    pool.submit(runtime.start).result()
+            else:
+                runtime.start(loop)
         except EventLoopAlreadyRegistered as err:
             self.unload()
             raise UsageError(f"ipyvirt: {err}") from None

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from importlib.metadata import version
 from typing import Any
 
 import pytest
@@ -88,6 +89,8 @@ def test_an_action_on_an_idle_kernel_wakes_it(kernel: Kernel) -> None:
 
 
 def test_an_action_on_a_subshell_delivers_on_the_main_thread(kernel: Kernel) -> None:
+    if not kernel.supports("kernel subshells"):
+        pytest.skip(f"ipykernel {version('ipykernel')} has no subshells (ipykernel 7 has)")
     _watch(kernel)
     subshell = kernel.create_subshell()
     out = kernel.execute(
