@@ -7,7 +7,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -16,6 +16,15 @@ import ipyvirt
 from ipyvirt import AsyncioEventImpl
 
 from conftest import Registered
+
+
+async def until(done: Callable[[], object], what: str, bound: float = 5.0) -> None:
+    """Let the loop run until *done()*; a bound on a hang, never a speed check."""
+    for _ in range(int(bound / 0.005)):
+        if done():
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"waited {bound} s for {what}")
 
 
 @pytest.fixture
@@ -36,7 +45,7 @@ def test_statistics_and_drain(loop: asyncio.AbstractEventLoop) -> None:
             a.fileno(), ipyvirt.HANDLE_WRITABLE, lambda *x: None, None, freed.append
         )
         t = impl.add_timeout(1, lambda timer, o: fired.append(timer), "t", freed.append)
-        await asyncio.sleep(0.05)
+        await until(lambda: fired and impl.statistics().dispatches, "a fire and a dispatch")
         stats = impl.statistics()
         assert [(x.id, x.fd, x.event_names, x.loop) for x in stats.watches] == [
             (w, a.fileno(), "WRITABLE", "main")
@@ -89,8 +98,9 @@ def test_callback_errors_are_logged_and_counted(
 
     t = impl.add_timeout(1, boom, None, None)
     with caplog.at_level(logging.ERROR, "ipyvirt"):
-        loop.run_until_complete(asyncio.sleep(0.05))
-    assert impl.statistics().callback_errors >= 3
+        loop.run_until_complete(
+            until(lambda: impl.statistics().callback_errors >= 3, "three raising fires")
+        )
     record = caplog.records[0]
     assert f"timer {t} raised" in record.getMessage()
     assert record.exc_info and record.exc_info[0] is ValueError
@@ -154,8 +164,7 @@ def test_closed_loop_is_reported_once_and_nothing_is_lost(
     assert "impl.bind(loop)" in caplog.records[0].getMessage()
     second = asyncio.new_event_loop()
     impl.bind(second)
-    second.run_until_complete(asyncio.sleep(0.02))
-    assert len(set(fired)) == 2
+    second.run_until_complete(until(lambda: len(set(fired)) == 2, "both timers firing"))
     impl.close()
     second.close()
 

@@ -379,7 +379,12 @@ async def timeout_interval(b: Bench) -> None:
         f"{len(fires)} fires of a 20 ms timer in 0.5 s; asyncio's own 20 ms timer: {len(ticks)}",
     )
     gaps = [round((y - x) * 1000, 1) for x, y in itertools.pairwise(fires)]
-    expect(min(gaps) >= 18, f"fired early: gaps in ms {gaps}")
+    # A callback's timestamp is taken after the timer re-armed: a process preempted between
+    # the two shows one long gap and a short one after it (43.2 ms, then 7.3 ms, seen on a
+    # busy machine), though the fire was on time. Two gaps in a row never span less than
+    # two intervals unless the timer really fires early.
+    pairs = [round(x + y, 1) for x, y in itertools.pairwise(gaps)]
+    expect(min(pairs) >= 36, f"fired early: gaps in ms {gaps}")
 
 
 @clause("timeout-update", "a changed interval takes effect at once")
