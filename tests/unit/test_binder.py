@@ -42,9 +42,11 @@ def _by_name(requirements: list[str]) -> dict[str, Requirement]:
 
 
 def declared() -> dict[str, Requirement]:
-    """pyproject.toml's runtime dependencies, and the "lab" extra Binder runs them in."""
+    """pyproject.toml's runtime dependencies, the "lab" extra Binder runs them in, and the
+    "analysis" extra tutorial 06 plots with."""
     project = _project()
-    return _by_name([*project["dependencies"], *project["optional-dependencies"]["lab"]])
+    extras = project["optional-dependencies"]
+    return _by_name([*project["dependencies"], *extras["lab"], *extras["analysis"]])
 
 
 def pinned() -> dict[str, Requirement]:
