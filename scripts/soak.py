@@ -6,12 +6,15 @@ Operations run on the main thread and on worker threads, against test:///default
 process) and a real libvirtd's test driver (its socket an fd watch); with --qemu, also TCG
 guests under the same daemon. Each operation used causes one lifecycle event when it succeeds
 (define, undefine, create, destroy, suspend, resume; QEMU adds resumed to a start and shutdown
-to a destroy). It reports watches and timers added vs freed once everything is closed,
-collected and drained (must be equal); events caused vs received by ipyvirt vs delivered by
-libvirt's own callback (ipyvirt must receive what libvirt delivered, and on the test driver
-what was caused; on QEMU libvirt itself may drop the event of an operation that another
-thread's raced, a suspend just before a destroy); and RSS sampled every --sample seconds, with
-its slope after --warmup (least squares, in bytes per operation and MiB per minute).
+to a destroy). Each hypervisor has at most --domains of the soak's own at a time, so that what
+libvirt and the widgets rightly keep per domain stays the same size.
+
+It reports watches and timers added vs freed once everything is closed, collected and drained
+(must be equal); events caused vs received by ipyvirt vs delivered by libvirt's own callback
+(ipyvirt must receive what libvirt delivered, and on the test driver what was caused; on QEMU
+libvirt itself may drop the event of an operation that another thread's raced, a suspend just
+before a destroy); and RSS sampled every --sample seconds, with its slope after --warmup
+(least squares, in bytes per operation and MiB per minute).
 
 --control then runs the same operations for as long in a child process on libvirt's default
 event loop (``virEventRegisterDefaultImpl`` and a thread running ``virEventRunDefaultImpl``;
@@ -122,8 +125,8 @@ class Summary:
             else f"ipyvirt ({self.attach})"
         )
         return (
-            f"{who}: {self.rss_per_op:.0f} bytes/op, {self.rss_mib_per_min:.2f} MiB/min "
-            f"(malloc'd: {self.malloc_per_op:.0f} bytes/op); RSS {self.start_rss / MIB:.1f} -> "
+            f"{who}: {self.rss_per_op:.1f} bytes/op, {self.rss_mib_per_min:.2f} MiB/min "
+            f"(malloc'd: {self.malloc_per_op:.1f} bytes/op); RSS {self.start_rss / MIB:.1f} -> "
             f"{self.end_rss / MIB:.1f} MiB, {self.ops} ops in {self.seconds:.0f} s"
         )
 
@@ -517,7 +520,7 @@ def main() -> int:
     if len(summaries) == 2:
         extra = mine.rss_per_op - summaries[1].rss_per_op
         per_min = mine.rss_mib_per_min - summaries[1].rss_mib_per_min
-        print(f"  ipyvirt minus control: {extra:+.0f} bytes/op ({per_min:+.2f} MiB/min)")
+        print(f"  ipyvirt minus control: {extra:+.1f} bytes/op ({per_min:+.2f} MiB/min)")
     print("soak: OK" if ok else "soak: FAILED")
     return 0 if ok else 1
 
