@@ -74,10 +74,9 @@ def _no_daemon(path: str, why: str) -> str:
     if daemon == "libvirt":
         daemon = "libvirtd"
     if path.startswith(("/run/", "/var/run/")):
-        start = (
-            f"start it with `sudo systemctl start {daemon}.socket` (on hosts with libvirt's "
-            "modular daemons: virtqemud.socket for qemu)"
-        )
+        start = f"start it with `sudo systemctl start {daemon}`"
+        if daemon == "libvirtd":  # the client asks for it when neither kind of socket exists
+            start += " (on hosts with libvirt's modular daemons: virtqemud for qemu)"
     else:
         start = f"start it with `{daemon} --daemon` as yourself"
     return f"no libvirt daemon ({daemon}) runs here: {path}: {missing}; {start}"

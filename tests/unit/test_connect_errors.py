@@ -56,8 +56,8 @@ def test_system_sockets_are_started_by_systemd() -> None:
     hint = _no_daemon("/var/run/libvirt/libvirt-sock", "No such file or directory")
     assert hint == (
         "no libvirt daemon (libvirtd) runs here: /var/run/libvirt/libvirt-sock: its socket is "
-        "missing; start it with `sudo systemctl start libvirtd.socket` (on hosts with "
-        "libvirt's modular daemons: virtqemud.socket for qemu)"
+        "missing; start it with `sudo systemctl start libvirtd` (on hosts with "
+        "libvirt's modular daemons: virtqemud for qemu)"
     )
 
 
