@@ -20,6 +20,7 @@ from typing import Any
 import libvirt
 
 from ipyvirt import runtime
+from ipyvirt.connect_errors import explain
 from ipyvirt.credentials import Prompt, open_with
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event, EventHub, Subscription, decode
@@ -47,7 +48,7 @@ def open_libvirt(uri: str, readonly: bool, prompt: Prompt | None = None) -> libv
     try:
         return open_with(uri, readonly, prompt)
     except libvirt.libvirtError as err:
-        why = err.get_error_message()
+        why = explain(uri, err)
         failure = prompt.take_failure() if prompt is not None else None
         if failure is not None and not isinstance(failure, Exception):
             raise failure from None  # KeyboardInterrupt: the user stopped the cell

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -88,12 +89,16 @@ class _Extension:
             rt.deliver_queued()
             flush_pending()  # what the widgets show, too
 
-    def unload(self) -> None:
+    def unload(self) -> str:
+        """Undo :meth:`load`; one line saying what it closed and stopped."""
         from ipyvirt.widgets import close_all
+        from ipyvirt.widgets.base import LIVE
 
+        widgets = len(LIVE)
         close_all()
         self.shell.events.unregister("pre_run_cell", self._deliver)
-        self.magics.close()
+        connections = self.magics.close()
+        before = _ipyvirt_threads()
         if self.waiting:
             self.shell.events.unregister("pre_run_cell", self._start_in_cell)
             self.waiting = False
@@ -105,6 +110,20 @@ class _Extension:
             del line_magics["virt"]
         self.shell.magics_manager.registry.pop(type(self.magics).__name__, None)
         libvirt.registerErrorHandler(None, None)  # libvirt's default again
+        stopped = sorted(set(before) - set(_ipyvirt_threads()))
+        return (
+            f"ipyvirt unloaded: closed {_count(widgets, 'widget')} and "
+            f"{_count(connections, 'connection')}, stopped {_count(len(stopped), 'thread')}"
+            + (f" ({', '.join(stopped)})" if stopped else "")
+        )
+
+
+def _ipyvirt_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith("ipyvirt")]
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}{'' if n == 1 else 's'}"
 
 
 _loaded: dict[int, _Extension] = {}
@@ -125,7 +144,7 @@ def load(shell: Any) -> None:
 def unload(shell: Any) -> None:
     ext = _loaded.pop(id(shell), None)
     if ext is not None:
-        ext.unload()
+        print(ext.unload())
 
 
 def _connections_opened_before() -> list[str]:

@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import shlex
-from typing import Any, NoReturn
+from dataclasses import dataclass
+from typing import Any
 
 import libvirt
 from IPython.core.error import UsageError
@@ -19,6 +20,7 @@ from traitlets import Bool, Int, Unicode, default
 
 import ipyvirt
 from ipyvirt import runtime
+from ipyvirt.commands import HelpRequested, build_parser, overview
 from ipyvirt.connection import ConnectFailed, Connection
 from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
@@ -26,54 +28,6 @@ from ipyvirt.tables import Table, Tables, domain_table, loop_table
 from ipyvirt.widgets.base import Coalescer
 
 __all__ = ["VirtMagics"]
-
-_USAGE = """\
-%virt connect [URI] [--rw] [--name NAME] [--auth]
-                                           open a connection (read-only unless --rw;
-                                           --auth asks for a user name and passphrase)
-%virt disconnect [NAME]                    close it
-%virt list [NAME]                          domains with their state and reason
-%virt events [NAME] [--last N] [--follow | --stop]
-                                           recent events; --follow keeps the output live
-%virt dashboard [NAME]                     live domain table, actions, usage, events, loop
-%virt loop                                 the event loop's fd watches, timers and counters
-%virt status                               loops, threads and connections"""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message} (see %virt --help)")
-
-
-def _parsers() -> dict[str, argparse.ArgumentParser]:
-    """One parser a command, so errors name the command."""
-
-    def parser(command: str) -> argparse.ArgumentParser:
-        return _Parser(prog=f"%virt {command}", add_help=False)
-
-    connect = parser("connect")
-    connect.add_argument("uri", nargs="?")
-    connect.add_argument("--rw", action="store_true")
-    connect.add_argument("--name")
-    connect.add_argument("--auth", action="store_true")
-    disconnect, listing, dashboard = parser("disconnect"), parser("list"), parser("dashboard")
-    for p in (disconnect, listing, dashboard):
-        p.add_argument("name", nargs="?")
-    events = parser("events")
-    events.add_argument("name", nargs="?")
-    events.add_argument("--last", type=int, default=20)
-    mode = events.add_mutually_exclusive_group()
-    mode.add_argument("--follow", action="store_true")
-    mode.add_argument("--stop", action="store_true")
-    return {
-        "connect": connect,
-        "disconnect": disconnect,
-        "list": listing,
-        "dashboard": dashboard,
-        "events": events,
-        "loop": parser("loop"),
-        "status": parser("status"),
-    }
 
 
 @magics_class
@@ -99,8 +53,8 @@ class VirtMagics(Magics):
         super().__init__(shell=shell, **kwargs)
         self.connections: dict[str, Connection] = {}
         self.current: str | None = None
-        self._followers: list[tuple[Subscription, DisplayHandle]] = []
-        self._parsers = _parsers()
+        self._followers: dict[str, _Follower] = {}
+        self._parser = build_parser()
 
     @line_magic
     def virt(self, line: str) -> Any:
@@ -108,15 +62,27 @@ class VirtMagics(Magics):
         try:
             words = shlex.split(line)
         except ValueError as err:
-            raise UsageError(f"%virt: {err}") from None
-        if not words or words[0] in ("-h", "--help", "help"):
-            print(_USAGE)
+            raise UsageError(f"%virt: {err}; check the quotes") from None
+        if words and words[0] == "help":  # %virt help [COMMAND]
+            words = [*words[1:2], "--help"]
+        known = self._parser.commands()
+        if words and not words[0].startswith("-") and words[0] not in known:
+            raise UsageError(
+                f"%virt: unknown command {words[0]!r} (commands: {', '.join(known)}); "
+                "see %virt --help"
+            )
+        try:
+            args, extra = self._parser.parse_known_args(words)
+        except HelpRequested as shown:
+            print(shown.text)
             return None
-        command = words[0]
-        if command not in self._parsers:
-            raise UsageError(f"%virt: unknown command {command!r} (see %virt --help)")
-        args = self._parsers[command].parse_args(words[1:])
-        handler = getattr(self, f"_{command}")
+        if extra:  # named by the command they follow
+            where = self._parser if args.command is None else self._parser.command(args.command)
+            where.error(f"unrecognized arguments: {' '.join(extra)}")
+        if args.command is None:
+            print(overview(self._parser))
+            return None
+        handler = getattr(self, f"_{args.command}")
         try:
             return handler(args)
         except ConnectFailed as err:
@@ -157,7 +123,7 @@ class VirtMagics(Magics):
 
     def _disconnect(self, args: argparse.Namespace) -> None:
         conn = self._connection(args.name)
-        self._stop_following(conn)
+        self._stop_following(conn, "no longer live: %virt disconnect closed the connection")
         conn.close()
         del self.connections[conn.name]
         if self.current == conn.name:
@@ -174,31 +140,37 @@ class VirtMagics(Magics):
     def _events(self, args: argparse.Namespace) -> Table | None:
         conn = self._connection(args.name)
         if args.stop:
-            self._stop_following(conn)
+            if not self._stop_following(conn, "stopped by %virt events --stop"):
+                print(f"%virt events: no live table on {conn.name} to stop")
             return None
-        if args.follow:
-            handle = display(_event_table(conn, args.last), display_id=True)  # type: ignore[no-untyped-call]
-            assert handle is not None
+        if not args.follow:
+            return _event_table(conn, args.last)
+        # A second --follow on the same connection replaces the first rather than being
+        # refused: it is what re-running a cell (or Run All twice) does, and the user looks at
+        # the newest output. Two live tables of the same events would only repeat each other.
+        if self._stop_following(conn, "no longer live: a later %virt events --follow replaced it"):
+            print(f"%virt events: this table replaces the earlier live one on {conn.name}")
+        handle = display(_event_table(conn, args.last), display_id=True)  # type: ignore[no-untyped-call]
+        assert handle is not None
+        rt = runtime.current()
+        assert rt is not None, "a Connection exists, so ipyvirt runs"
+        # a storm of events becomes at most 20 redraws a second
+        redraw = Coalescer(rt.main_loop, 0.05, lambda: handle.update(_event_table(conn, args.last)))
 
-            rt = runtime.current()
-            assert rt is not None, "a Connection exists, so ipyvirt runs"
-            # a storm of events becomes at most 20 redraws a second
-            redraw = Coalescer(
-                rt.main_loop, 0.05, lambda: handle.update(_event_table(conn, args.last))
-            )
+        def update(event: Event) -> None:
+            redraw.poke()
 
-            def update(event: Event) -> None:
-                redraw.poke()
+        self._followers[conn.name] = _Follower(
+            conn, args.last, handle, redraw, conn.subscribe(update)
+        )
+        return None
 
-            self._followers.append((conn.subscribe(update), handle))
-            return None
-        return _event_table(conn, args.last)
-
-    def _stop_following(self, conn: Connection) -> None:
-        for sub, handle in list(self._followers):
-            if sub.hub is conn.hub:
-                sub.cancel()
-                self._followers.remove((sub, handle))
+    def _stop_following(self, conn: Connection, why: str) -> bool:
+        """Stop the live table of *conn*, if any, noting *why* under it; whether there was one."""
+        follower = self._followers.pop(conn.name, None)
+        if follower is not None:
+            follower.stop(why)
+        return follower is not None
 
     def _dashboard(self, args: argparse.Namespace) -> Any:
         from ipyvirt.widgets import Dashboard
@@ -230,22 +202,39 @@ class VirtMagics(Magics):
             rows.append((f"connection {conn.name}", repr(conn)))
         return Table(("what", "state"), tuple(rows), "ipyvirt status")
 
-    def close(self) -> None:
-        """Close every connection %virt opened and stop following events."""
-        for sub, _ in self._followers:
-            sub.cancel()
-        self._followers.clear()
+    def close(self) -> int:
+        """Close every connection %virt opened and stop following events; how many closed."""
+        for conn in list(self.connections.values()):
+            self._stop_following(conn, "no longer live: ipyvirt was unloaded")
+        closed = len(self.connections)
         for conn in self.connections.values():
             conn.close()
         self.connections.clear()
         self.current = None
+        return closed
 
 
-def _event_table(conn: Connection, last: int) -> Table:
+@dataclass
+class _Follower:
+    """The live table of one ``%virt events --follow``."""
+
+    conn: Connection
+    last: int
+    handle: DisplayHandle
+    redraw: Coalescer
+    subscription: Subscription
+
+    def stop(self, why: str) -> None:
+        self.subscription.cancel()
+        self.redraw.cancel()
+        self.handle.update(_event_table(self.conn, self.last, why))  # type: ignore[no-untyped-call]
+
+
+def _event_table(conn: Connection, last: int, why: str = "") -> Table:
     events = list(conn.history)[-last:] if last > 0 else []
     rows = tuple((e.clock, e.family, e.subject, e.name, e.detail) for e in events)
     older = len(conn.history) - len(events) + conn.dropped
-    note = f"{older} older events not shown" if older else ""
+    note = "; ".join(filter(None, (f"{older} older events not shown" if older else "", why)))
     return Table(
         ("time", "family", "subject", "event", "detail"), rows, f"events on {conn.name}", note
     )

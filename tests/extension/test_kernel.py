@@ -119,7 +119,10 @@ def test_unload_undoes_everything_and_reload_works(kernel: Kernel) -> None:
         "magics = next(iter(e._loaded.values())).magics\n"
         "watched = magics.connections['t']"
     ).ok()
-    kernel.execute("%unload_ext ipyvirt").ok()
+    unloaded = kernel.execute("%unload_ext ipyvirt").ok()
+    assert unloaded.stdout == (
+        "ipyvirt unloaded: closed 0 widgets and 1 connection, stopped 1 thread (ipyvirt-io)\n"
+    )
     assert kernel.value(threads) == []
     assert kernel.value("watched.closed_reason") == "client"
     assert kernel.value("'virt' in get_ipython().magics_manager.magics['line']") is False
@@ -135,6 +138,17 @@ def test_unload_undoes_everything_and_reload_works(kernel: Kernel) -> None:
     kernel.execute("dom.suspend(); dom.resume()").ok()
     assert kernel.value("[(e, t) for e, t, _, _ in seen]") == [(3, "MainThread"), (4, "MainThread")]
     assert kernel.value(threads) == ["ipyvirt-io"]
+
+
+def test_unload_counts_the_widgets_it_closed(kernel: Kernel) -> None:
+    kernel.execute("%load_ext ipyvirt\nc = %virt connect\nd = %virt dashboard").ok()
+    kernel.execute("%virt connect --name second").ok()
+    live = kernel.value("len(__import__('ipyvirt.widgets.base').widgets.base.LIVE)")
+    assert live >= 1
+    assert kernel.execute("%unload_ext ipyvirt").ok().stdout == (
+        f"ipyvirt unloaded: closed {live} widget{'s' if live > 1 else ''} and 2 connections, "
+        "stopped 1 thread (ipyvirt-io)\n"
+    )
 
 
 def test_loading_twice_is_harmless(kernel: Kernel) -> None:
@@ -168,26 +182,103 @@ def test_a_raising_subscriber_is_reported_and_later_events_arrive(kernel: Kernel
 @pytest.mark.parametrize(
     ("line", "says"),
     [
-        ("%virt", "%virt connect [URI]"),  # usage, not an error
-        ("%virt frobnicate", "UsageError: %virt: unknown command 'frobnicate' (see %virt --help)"),
+        ("%virt", "%virt COMMAND ...: explore libvirt hypervisors"),  # usage, not an error
+        ("%virt --help", "%virt connect [--rw] [--name NAME] [--auth] [URI]\n"),
+        ("%virt help", "%virt disconnect [NAME]\n    close a connection"),
+        ("%virt help list", "usage: %virt list [-h] [NAME]"),
+        ("%virt connect --help", "usage: %virt connect [-h] [--rw] [--name NAME] [--auth] [URI]"),
+        ("%virt events -h", "  --last N    how many of the latest events to show"),
+        (
+            "%virt frobnicate",
+            "UsageError: %virt: unknown command 'frobnicate' (commands: connect, disconnect, "
+            "list, events, dashboard, loop, status); see %virt --help",
+        ),
         ("%virt list", "UsageError: %virt: no connection is open: %virt connect [URI] first"),
         (
             "%virt connect --bogus",
-            "UsageError: %virt connect: unrecognized arguments: --bogus (see %virt --help)",
+            "UsageError: %virt connect: unrecognized arguments: --bogus; see %virt connect --help",
         ),
-        ("%virt connect nosuch:///x", "UsageError: cannot connect to nosuch:///x: "),
-        ("%virt events --follow --stop", "UsageError: %virt events: argument --stop: not allowed"),
-        ("%virt connect 'test:///default", "UsageError: %virt: No closing quotation"),
+        (
+            "%virt --bogus",
+            "UsageError: %virt: unrecognized arguments: --bogus; see %virt --help",
+        ),
+        (
+            "%virt connect nosuch:///x",
+            "UsageError: cannot connect to nosuch:///x: libvirt has no driver 'nosuch': use one "
+            "of test, qemu, lxc, xen, ch, bhyve, ... (e.g. test:///default, qemu:///system, "
+            "qemu+ssh://HOST/system)",
+        ),
+        (
+            "%virt connect nonsense://x",
+            "UsageError: cannot connect to nonsense://x: libvirt has no driver 'nonsense'",
+        ),
+        (
+            "%virt events --follow --stop",
+            "UsageError: %virt events: argument --stop: not allowed with argument --follow; "
+            "see %virt events --help",
+        ),
+        (
+            "%virt events --last many",
+            "UsageError: %virt events: argument --last: invalid int value: 'many'; "
+            "see %virt events --help",
+        ),
+        ("%virt connect 'test:///default", "UsageError: %virt: No closing quotation; check"),
     ],
 )
 def test_magic_misuse_is_one_line(kernel: Kernel, line: str, says: str) -> None:
     kernel.execute("%load_ext ipyvirt").ok()
     reply = kernel.execute(line).ok()
     if not says.startswith("UsageError"):
-        assert says in reply.stdout and not reply.stderr
+        assert says in reply.stdout and not reply.stderr, reply
         return
     assert reply.stderr.startswith(says), reply.stderr
     assert reply.stderr.count("\n") == 1, reply.stderr  # one line, no traceback
+
+
+def test_a_missing_daemon_is_named_with_how_to_start_it(kernel: Kernel, tmp_path: Any) -> None:
+    socket = tmp_path / "virtqemud-sock"
+    kernel.execute("%load_ext ipyvirt").ok()
+    assert _usage_error(kernel.execute(f"%virt connect qemu+unix:///system?socket={socket}")) == (
+        f"cannot connect to qemu+unix:///system?socket={socket}: no libvirt daemon (virtqemud) "
+        f"runs here: {socket}: its socket is missing; start it with `virtqemud --daemon` as "
+        "yourself"
+    )
+
+
+def _display_id(message: dict[str, Any]) -> str:
+    return str(message["content"]["transient"]["display_id"])
+
+
+def _displays(messages: list[dict[str, Any]], kind: str) -> list[tuple[str, str]]:
+    return [
+        (_display_id(m), m["content"]["data"]["text/plain"])
+        for m in messages
+        if m["msg_type"] == kind
+    ]
+
+
+def test_following_events_again_replaces_the_live_table(kernel: Kernel) -> None:
+    kernel.execute("%load_ext ipyvirt\nc = %virt connect --rw").ok()
+    [(first, _)] = _displays(kernel.execute("%virt events --follow").ok().messages, "display_data")
+    again = kernel.execute("%virt events --follow").ok()
+    assert again.stdout == (
+        "%virt events: this table replaces the earlier live one on test:///default\n"
+    )
+    [(stopped, text)] = _displays(again.messages, "update_display_data")
+    assert stopped == first
+    assert text.endswith("no longer live: a later %virt events --follow replaced it")
+    [(second, _)] = _displays(again.messages, "display_data")
+    kernel.execute("c.domain('test').suspend()\nc.domain('test').resume()").ok()
+    after = kernel.execute("pass").ok()  # refreshes waiting run before a cell at the latest
+    updates = _displays(kernel.between + after.messages, "update_display_data")
+    assert updates and {d for d, _ in updates} == {second}, updates
+    assert "resumed" in updates[-1][1]
+    stop = kernel.execute("%virt events --stop").ok()
+    [(ended, text)] = _displays(stop.messages, "update_display_data")
+    assert ended == second and text.endswith("stopped by %virt events --stop")
+    assert kernel.execute("%virt events --stop").ok().stdout == (
+        "%virt events: no live table on test:///default to stop\n"
+    )
 
 
 def _usage_error(reply: Reply) -> str:

@@ -1,4 +1,5 @@
-"""The public API is exactly ``ipyvirt.__all__``, and importing it stays light."""
+"""The public API is exactly ``ipyvirt.__all__``, ``ipyvirt.widgets.__all__`` and
+``ipyvirt.testing.__all__``, and importing ``ipyvirt`` stays light."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import subprocess
 import sys
 
 import ipyvirt
+import ipyvirt.testing
+import ipyvirt.widgets
 
 
 def test_public_names() -> None:
@@ -49,6 +52,30 @@ def test_public_names() -> None:
     )
     for name in ipyvirt.__all__:
         assert hasattr(ipyvirt, name), name
+
+
+def test_widget_names() -> None:
+    assert sorted(ipyvirt.widgets.__all__) == sorted(
+        ["ActionBar", "Dashboard", "DomainTable", "EventLog", "LoopMonitor", "Usage"]
+    )
+    for name in ipyvirt.widgets.__all__:
+        assert hasattr(ipyvirt.widgets, name), name
+
+
+def test_testing_names() -> None:
+    assert sorted(ipyvirt.testing.__all__) == sorted(
+        [
+            "CLAUSES",
+            "Clause",
+            "ClauseFailed",
+            "ClauseResult",
+            "clauses_for",
+            "run_clause",
+            "run_conformance",
+        ]
+    )
+    for name in ipyvirt.testing.__all__:
+        assert hasattr(ipyvirt.testing, name), name
 
 
 def test_import_does_not_pull_in_ipython_widgets_or_pandas() -> None:
