@@ -7,8 +7,8 @@
 - **timers** run on the *main* loop. libvirt delivers every event to its callbacks from a
   timer, so every event callback runs there: in a kernel, the main thread, between cells.
 - free functions run on the loop that owned the watch or timer.
-- :meth:`Runtime.deliver_queued` runs, on the main loop, what the loop owes before it takes
-  its next turn: a kernel calls it before each cell (see :data:`DELIVER_ROUNDS`).
+- :meth:`ipyvirt.Runtime.deliver_queued` runs, on the main loop, what the loop owes before it takes
+  its next turn: a kernel calls it before each cell (see :data:`~ipyvirt.runtime.DELIVER_ROUNDS`).
 
 :func:`start` sets this up once per process (libvirt takes one event loop registration for
 the life of the process) and moves it to another main loop when called again from one.
@@ -57,7 +57,7 @@ DELIVER_FIRES: Final = 1000
 
 @dataclass(frozen=True)
 class Delivery:
-    """What one :meth:`Runtime.deliver_queued` did."""
+    """What one :meth:`ipyvirt.Runtime.deliver_queued` did."""
 
     #: rounds of firing the due timers (the last one may have found none due)
     rounds: int
@@ -144,7 +144,7 @@ class Runtime:
         """On the main loop's thread: deliver now what the loop would deliver on its next
         turns. Fires libvirt's due timers (and so every event libvirt has queued, to every
         callback) and runs the deliveries handed over with :meth:`deliver_soon`, within
-        the budget :data:`DELIVER_ROUNDS` / :data:`DELIVER_SECONDS` sets."""
+        the budget :data:`~ipyvirt.runtime.DELIVER_ROUNDS` / :data:`~ipyvirt.runtime.DELIVER_SECONDS` sets."""
         start = time.monotonic()
         rounds = fires = 0
         spent = False
