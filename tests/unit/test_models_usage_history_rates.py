@@ -122,3 +122,16 @@ def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
         t["interval"] in ("disabled", "every iteration") or t["interval"].endswith(" ms")
         for t in records["timers"]
     )
+
+
+def test_the_models_import_no_widgets_and_no_ipython() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ipyvirt.models.offloop, ipyvirt.models.domain_table, "
+        "ipyvirt.models.event_history, ipyvirt.models.usage, ipyvirt.models.loop_rates\n"
+        "print(sorted(m for m in ('ipywidgets', 'IPython', 'ipykernel') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
