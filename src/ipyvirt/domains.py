@@ -6,14 +6,32 @@ from dataclasses import dataclass
 
 import libvirt
 
-from ipyvirt.names import state_name, state_reason_name
+from ipyvirt.names import DOMAIN_STATES, state_name, state_reason_name
 
-__all__ = ["COLUMNS", "DomainRow", "query_all", "query_all_with_handles", "query_domain"]
+__all__ = [
+    "COLUMNS",
+    "STATE_ORDER",
+    "DomainRow",
+    "query_all",
+    "query_all_with_handles",
+    "query_domain",
+    "shown_reason",
+]
 
 COLUMNS = ("name", "id", "state", "reason", "vcpus", "memory MiB", "autostart", "persistent")
 
-#: the order ``sort by state`` uses: the interesting states first
-STATE_ORDER = ("running", "paused", "blocked", "pmsuspended", "shutdown", "crashed", "shutoff")
+#: the order ``sort by state`` uses: the interesting states first (names.DOMAIN_STATES)
+STATE_ORDER = DOMAIN_STATES
+
+
+def shown_reason(state: int, reason: int) -> str:
+    """Why a domain is in *state*, when that says something: a shut-off domain that was
+    never started (or was defined on a daemon that restarted) has libvirt's reason
+    "unknown", which tells a reader nothing, so it shows as ""."""
+    name = state_reason_name(state, reason)
+    if state == libvirt.VIR_DOMAIN_SHUTOFF and name == "unknown":
+        return ""
+    return name
 
 
 @dataclass(frozen=True)
@@ -54,7 +72,7 @@ def query_domain(dom: libvirt.virDomain) -> DomainRow:
         name=dom.name(),
         id=dom.ID(),
         state=state_name(state),
-        reason=state_reason_name(state, reason),
+        reason=shown_reason(state, reason),
         vcpus=vcpus,
         memory_mib=(mem_kib or max_kib) // 1024,
         autostart=bool(dom.autostart()),

@@ -12,6 +12,7 @@ from typing import Final
 import libvirt
 
 __all__ = [
+    "DOMAIN_STATES",
     "FAMILIES",
     "close_reason_name",
     "event_detail_name",
@@ -40,16 +41,21 @@ _LIFECYCLE: Final = {
     "secret": "VIR_SECRET_EVENT_",
 }
 
-_DOMAIN_STATES: Final = (
-    "NOSTATE",
-    "RUNNING",
-    "BLOCKED",
-    "PAUSED",
-    "SHUTDOWN",
-    "SHUTOFF",
-    "CRASHED",
-    "PMSUSPENDED",
+#: every domain state, listed here once, in the order ``sort by state`` and the summaries use
+#: (the interesting ones first); libvirt's number for each is its ``VIR_DOMAIN_<NAME>``
+DOMAIN_STATES: Final = (
+    "running",
+    "paused",
+    "blocked",
+    "pmsuspended",
+    "shutdown",
+    "crashed",
+    "shutoff",
+    "nostate",
 )
+
+# libvirt's number -> the state's name
+_STATE_NUMBERS: Final = {getattr(libvirt, f"VIR_DOMAIN_{s.upper()}"): s for s in DOMAIN_STATES}
 
 
 def _constants(prefix: str) -> dict[int, str]:
@@ -100,16 +106,15 @@ def event_detail_name(family: str, event: int, detail: int) -> str:
 
 def state_name(state: int) -> str:
     """A domain state: ``state_name(1) == "running"``."""
-    if 0 <= state < len(_DOMAIN_STATES):
-        return _DOMAIN_STATES[state].lower()
-    return str(state)
+    return _STATE_NUMBERS.get(state, str(state))
 
 
 def state_reason_name(state: int, reason: int) -> str:
     """Why a domain is in *state*: ``state_reason_name(3, 1) == "user"``."""
-    if not 0 <= state < len(_DOMAIN_STATES):
+    name = _STATE_NUMBERS.get(state)
+    if name is None:
         return str(reason)
-    prefix = f"VIR_DOMAIN_{_DOMAIN_STATES[state]}_"
+    prefix = f"VIR_DOMAIN_{name.upper()}_"
     return _named(prefix).get(reason, str(reason))
 
 

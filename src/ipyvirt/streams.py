@@ -17,14 +17,13 @@ from collections.abc import AsyncIterator, Iterable, Iterator
 import libvirt
 
 from ipyvirt.connection import Connection
-from ipyvirt.domains import STATE_ORDER
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event
-from ipyvirt.names import state_name
+from ipyvirt.names import DOMAIN_STATES, state_name
 
 __all__ = ["events", "wait_for"]
 
-_STATES = (*STATE_ORDER, "nostate")
+_STATES = DOMAIN_STATES
 
 #: the Connections events() and wait_for() opened and have not closed yet
 active: set[Connection] = set()

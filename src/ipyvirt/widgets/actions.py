@@ -4,31 +4,27 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 
 import ipywidgets as widgets
 import libvirt
 
 from ipyvirt import runtime
 from ipyvirt.connection import Connection
+from ipyvirt.models.actions import ACTIONS
+from ipyvirt.models.offloop import OffLoop
 from ipyvirt.widgets.base import OnMain
 
 __all__ = ["ACTIONS", "ActionBar"]
 
-#: button -> (the virDomain method it calls, whether it asks for confirmation first)
-ACTIONS: dict[str, tuple[str, bool]] = {
-    "start": ("create", False),
-    "shutdown": ("shutdown", True),
-    "reboot": ("reboot", True),
-    "suspend": ("suspend", False),
-    "resume": ("resume", False),
-    "destroy": ("destroy", True),
-}
-
 
 class ActionBar(widgets.VBox):  # type: ignore[misc]
     """start, shutdown, reboot, suspend, resume, destroy for what *selection()* returns
-    (``[(uuid, name)]``). The libvirt calls run on a worker thread, never on the loop."""
+    (``[(uuid, name)]``). The libvirt calls run on a worker thread, never on the loop.
+
+    *why_not(action)*, if given, says in one line why *action* does not apply to the
+    selection ("" when it does): its button is disabled with that as its tooltip, and a
+    click on it anyway (from code) reports it as the action's error.
+    """
 
     def __init__(
         self,
@@ -37,13 +33,16 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
         rt: runtime.Runtime,
         *,
         enabled: bool = True,
+        why_not: Callable[[str], str] | None = None,
     ) -> None:
         self._conn = conn
         self._selection = selection
         self._on_main = OnMain(rt)
         self._rt = rt
         self._enabled = enabled
-        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="ipyvirt-action")
+        self._why_not = why_not or (lambda action: "")
+        # every click's calls run, two at a time: no limit on how many wait
+        self._calls = OffLoop(rt.main_loop, name="ipyvirt-action", workers=2, limit=None)
         self.buttons = {name: widgets.Button(description=name) for name in ACTIONS}
         for name, button in self.buttons.items():
             button.on_click(lambda _, name=name: self._on_main(self._clicked, name))
@@ -59,7 +58,6 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
         self.status = widgets.HTML()
         self._pending: str | None = None
         self._targets: list[tuple[str, str]] = []
-        self._inflight = 0
         super().__init__(
             [widgets.HBox(list(self.buttons.values())), self._confirm_row, self.status]
         )
@@ -74,18 +72,23 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
             why = "read-only connection: %virt connect --rw (or libvirt.open) to act"
         elif not selected:
             why = "select domains first"
-        for button in self.buttons.values():
-            disabled = bool(why)
+        for action, button in self.buttons.items():
+            reason = why or (self._why_not(action) if selected else "")
+            disabled = bool(reason)
             if button.disabled != disabled:
                 button.disabled = disabled
-            if button.tooltip != why:
-                button.tooltip = why or None
+            if button.tooltip != (reason or None):
+                button.tooltip = reason or None
 
     def _clicked(self, action: str) -> None:
         targets = self._selection()
         if not targets or self._conn.readonly:
             return
-        if ACTIONS[action][1]:
+        refused = self._why_not(action)
+        if refused:
+            self._error(f"{action} {', '.join(n for _, n in targets)}: {refused}")
+            return
+        if ACTIONS[action].confirm:
             self._ask(action)
         else:
             self._run(action, targets)
@@ -110,32 +113,36 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
     def _run(self, action: str, targets: list[tuple[str, str]]) -> None:
         self.status.value = html.escape(f"{action}: {', '.join(n for _, n in targets)} …")
         for uuid, name in targets:
-            self._inflight += 1
-            self._pool.submit(self._call, action, uuid, name)
+            self._calls.submit(
+                lambda uuid=uuid, name=name: self._call(action, uuid, name),  # type: ignore[misc]
+                lambda error, name=name: self._done(action, name, error),  # type: ignore[misc]
+                lambda err, name=name: self._done(action, name, f"{action} {name}: {err}"),  # type: ignore[misc]
+            )
 
-    def _call(self, action: str, uuid: str, name: str) -> None:
-        """On a worker thread: the libvirt call, then the outcome handed to the main loop."""
+    def _call(self, action: str, uuid: str, name: str) -> str:
+        """On a worker thread: the libvirt call; its error in one line, "" if none."""
         try:
             dom = self._conn.conn.lookupByUUIDString(uuid)
-            getattr(dom, ACTIONS[action][0])()
-            error = ""
+            getattr(dom, ACTIONS[action].method)()
         except libvirt.libvirtError as err:
-            error = f"{action} {name}: {err.get_error_message()}"
-        self._rt.call_soon(self._done, action, name, error)
+            return f"{action} {name}: {err.get_error_message()}"
+        return ""
+
+    def _error(self, error: str) -> None:
+        self.status.value = f'<span style="color:#b00">error: {html.escape(error)}</span>'
 
     def _done(self, action: str, name: str, error: str) -> None:
-        self._inflight -= 1
         if error:
-            self.status.value = f'<span style="color:#b00">error: {html.escape(error)}</span>'
+            self._error(error)
         elif not self.status.value.startswith("<span"):
             self.status.value = html.escape(f"{action}: {name} done")
 
     @property
     def busy(self) -> bool:
         """An action is still running."""
-        return self._inflight > 0
+        return self._calls.busy
 
     def close(self) -> None:
         # an action under way uses the connection: let it end before anyone may close that
-        self._pool.shutdown(wait=True)
+        self._calls.close()
         super().close()

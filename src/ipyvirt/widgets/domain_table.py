@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import html
 import logging
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from typing import Any
 
 import ipywidgets as widgets
@@ -20,13 +18,15 @@ import libvirt
 from ipyvirt.connection import Connection
 from ipyvirt.domains import (
     COLUMNS,
-    STATE_ORDER,
     DomainRow,
     query_all_with_handles,
     query_domain,
+    shown_reason,
 )
 from ipyvirt.hub import Event
-from ipyvirt.names import state_name, state_reason_name
+from ipyvirt.models.domain_table import ALL_STATES, SORT_KEYS, DomainTableModel
+from ipyvirt.models.offloop import OffLoop
+from ipyvirt.names import DOMAIN_STATES, state_name
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.base import LIVE, Coalescer, OnMain, Repeater, as_connection, need_runtime
@@ -43,13 +43,9 @@ _STYLE = (
     "<style>.ipyvirt-row{display:grid;"
     "grid-template-columns:14em 3em 7em 9em 4em 8em 6em 6em;gap:0 0.8em}</style>"
 )
-_SORT_KEYS = {
-    "name": lambda r: (r.name,),
-    "state": lambda r: (STATE_ORDER.index(r.state) if r.state in STATE_ORDER else 99, r.name),
-    "id": lambda r: (r.id < 0, r.id, r.name),
-    "vcpus": lambda r: (r.vcpus, r.name),
-    "memory": lambda r: (r.memory_mib, r.name),
-}
+
+#: (state, reason) by domain name from the bulk call; whole rows (None: gone) by name
+_Read = tuple[dict[str, tuple[int, int]], dict[str, "tuple[DomainRow, libvirt.virDomain] | None"]]
 
 
 def _row_html(row: DomainRow | None) -> str:
@@ -72,7 +68,9 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
     kept current by libvirt's events; sortable, filterable by name and state, paged.
 
     With ``actions=True`` (default) rows can be selected and started, shut down, rebooted,
-    suspended, resumed or destroyed, on read-write connections.
+    suspended, resumed or destroyed, on read-write connections. What it shows lives in
+    :attr:`model` (a :class:`~ipyvirt.models.domain_table.DomainTableModel`); the widget
+    reads libvirt off the loop and draws the model.
     """
 
     def __init__(
@@ -87,9 +85,10 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         rt = need_runtime()
         self._conn, self._owns_conn = as_connection(conn)
         self._on_main = OnMain(rt)
-        self._model: dict[str, DomainRow] = {}
+        self.model = DomainTableModel(page_size)
+        # libvirt keeps a connection open while any of its domain handles lives: the widget,
+        # not the model, holds them (the model holds plain data only)
         self._handles: dict[str, libvirt.virDomain] = {}
-        self._by_name: dict[str, str] = {}
         try:
             self._load(query_all_with_handles(self._conn.reader))
         except BaseException:
@@ -101,27 +100,24 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         #: why the table is stale ("connection closed (eof)"), "" while it is live
         self._closed = ""
         self._rt = rt
-        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyvirt-table")
-        self._reading = False
+        self._reads = OffLoop(rt.main_loop, name="ipyvirt-table")
         self._want_all = False
         self._shut = False
-        self._view: list[DomainRow] = []
-        self._page = 0
         self._page_size = page_size
-        self.selected: set[str] = set()
         self._coalescer = Coalescer(rt.main_loop, interval, self._flush)
         # libvirt sends no event for some changes (autostart): re-read everything now and then
         self._resync = Repeater(rt.main_loop, resync, self._resync_all)
 
         self._name_filter = widgets.Text(placeholder="filter by name", layout={"width": "14em"})
         self._state_filter = widgets.Dropdown(
-            options=["all states", *STATE_ORDER], layout={"width": "10em"}
+            options=[ALL_STATES, *DOMAIN_STATES], layout={"width": "10em"}
         )
         self._sort = widgets.Dropdown(
-            options=list(_SORT_KEYS), description="sort by", layout={"width": "14em"}
+            options=list(SORT_KEYS), description="sort by", layout={"width": "14em"}
         )
         self._descending = widgets.ToggleButton(value=False, description="descending")
         self._summary = widgets.HTML()
+        self._empty = widgets.HTML(layout={"display": "none"})
         self._prev = widgets.Button(description="◀", layout={"width": "3em"})
         self._next = widgets.Button(description="▶", layout={"width": "3em"})
         self._page_label = widgets.Label()
@@ -133,11 +129,13 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
             widgets.HBox([check, cell], layout={"display": "none"})
             for check, cell in zip(self._checks, self._cells, strict=True)
         ]
-        self.actions = ActionBar(self._conn, self._selected_domains, rt, enabled=actions)
+        self.actions = ActionBar(
+            self._conn, self._selected_domains, rt, enabled=actions, why_not=self.model.why_not
+        )
         for control in (self._name_filter, self._state_filter, self._sort, self._descending):
-            control.observe(lambda change: self._on_main(self._show), "value")
-        self._prev.on_click(lambda _: self._on_main(self._turn, -1))
-        self._next.on_click(lambda _: self._on_main(self._turn, 1))
+            control.observe(lambda change: self._on_main(self._look), "value")
+        self._prev.on_click(lambda _: self._on_main(self.model.turn, -1))
+        self._next.on_click(lambda _: self._on_main(self.model.turn, 1))
         for i, check in enumerate(self._checks):
             check.observe(lambda change, i=i: self._on_main(self._check, i, change["new"]), "value")
 
@@ -147,10 +145,12 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
                 self._summary,
                 widgets.HTML(_HEADER),
                 *self._slots,
+                self._empty,
                 widgets.HBox([self._prev, self._page_label, self._next]),
                 self.actions,
             ]
         )
+        self.model.listen(lambda change: self._show())
         self._subscription = self._conn.subscribe(self._on_event, families=["domain", "connection"])
         self._resync.start()
         self._show()
@@ -176,73 +176,44 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         self._coalescer.poke()
 
     def _load(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]]) -> None:
-        self._model = {u: row for u, (row, _) in rows.items()}
         self._handles = {u: dom for u, (_, dom) in rows.items()}
-        self._by_name = {r.name: u for u, r in self._model.items()}
+        self.model.load(row for row, _ in rows.values())
 
     # Reading libvirt blocks (an RPC per call; behind thousands of queued events on a busy
-    # daemon socket, for a while): a worker thread reads, the main loop applies.
-    # Invariant: at most one read is in flight (_reading, set and cleared on the main loop
-    # only); the worker touches no widget state and hands its result back with
-    # call_soon_threadsafe; every read ends in exactly one _apply*, which clears _reading
-    # and drops the result after close(); what became dirty meanwhile is read next.
+    # daemon socket, for a while): self._reads (an OffLoop, its invariants beside it) runs
+    # one read at a time on a worker and applies it on the main loop, also when the read
+    # raises. What became dirty meanwhile is read next; a failed read is logged and its
+    # domains are read again at their next event or the next full re-read (resync), not
+    # at once: a read that fails for good must not spin.
 
     def _flush(self) -> None:
-        if self._reading:
+        if self._reads.busy:
             return  # the read under way pokes again when it is applied
         dirty, self._dirty = self._dirty, {}
-        states = {
-            n: self._handles[self._by_name[n]]
-            for n, whole in dirty.items()
-            if not whole and n in self._by_name
-        }
+        states = {}
+        for name, whole in dirty.items():
+            uuid = self.model.uuid_of(name)
+            if not whole and uuid is not None and uuid in self._handles:
+                states[name] = self._handles[uuid]
         full = [n for n in dirty if n not in states]
-        self._reading = True
-        self._reads.submit(self._read, self._conn.reader, states, full)
+        reader = self._conn.reader
+        self._reads.submit(
+            lambda: _read(reader, states, full),
+            self._apply,
+            self._failed,
+        )
 
-    def _read(
-        self, reader: libvirt.virConnect, states: dict[str, libvirt.virDomain], full: list[str]
-    ) -> None:
-        """On the worker: the states of *states* in one call, whole rows for the rest."""
-        found: dict[str, tuple[int, int]] = {}
-        if states:
-            try:
-                for dom, values in reader.domainListGetStats(
-                    list(states.values()), libvirt.VIR_DOMAIN_STATS_STATE
-                ):
-                    if "state.state" in values:
-                        found[dom.name()] = (values["state.state"], values.get("state.reason", 0))
-            except libvirt.libvirtError:
-                pass  # one of them is gone: the rest are read one by one below
-        rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None] = {}
-        for name in [*full, *(n for n in states if n not in found)]:
-            try:
-                dom = reader.lookupByName(name)
-                rows[name] = (query_domain(dom), dom)
-            except libvirt.libvirtError:
-                rows[name] = None  # undefined, or a transient domain that stopped: gone
-        self._rt.call_soon(self._apply, found, rows)
+    def _apply(self, read: _Read) -> None:
+        states, rows = read
+        with self.model.batch():  # one redraw for the whole read
+            for name, (state, reason) in states.items():
+                self.model.set_state(name, state_name(state), shown_reason(state, reason))
+            for name, found in rows.items():
+                self._put(name, found)
+        self._after_read()
 
-    def _apply(
-        self,
-        states: dict[str, tuple[int, int]],
-        rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None],
-    ) -> None:
-        self._reading = False
-        if self._shut:
-            return
-        for name, (state, reason) in states.items():
-            uuid = self._by_name.get(name)
-            if uuid is not None:
-                self._model[uuid] = replace(
-                    self._model[uuid],
-                    state=state_name(state),
-                    reason=state_reason_name(state, reason),
-                )
-        for name, found in rows.items():
-            self._put(name, found)
-        self.selected &= self._model.keys()
-        self._show()
+    def _failed(self, err: BaseException) -> None:
+        log.error("ipyvirt: re-reading domains failed", exc_info=err)
         self._after_read()
 
     def _after_read(self) -> None:
@@ -253,111 +224,81 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
             self._coalescer.poke()
 
     def _put(self, name: str, found: tuple[DomainRow, libvirt.virDomain] | None) -> None:
-        old = self._by_name.pop(name, None)
+        old = self.model.uuid_of(name)
         if old is not None:
-            del self._model[old]
             self._handles.pop(old, None)
-        if found is None:
-            return
-        row, dom = found
-        stale = self._model.get(row.uuid)
-        if stale is not None and stale.name != row.name:  # renamed
-            self._by_name.pop(stale.name, None)
-        self._model[row.uuid] = row
-        self._handles[row.uuid] = dom
-        self._by_name[row.name] = row.uuid
+        if found is not None:
+            self._handles[found[0].uuid] = found[1]
+        self.model.put(name, None if found is None else found[0])
 
     def _resync_all(self) -> None:
         if self._closed:
             return  # nothing to read until the connection is back
-        if self._reading:
+        if self._reads.busy:
             self._want_all = True  # after the read under way
             return
         self._want_all = False
-        self._reading = True
-        self._reads.submit(self._read_all, self._conn.reader)
-
-    def _read_all(self, reader: libvirt.virConnect) -> None:
-        try:
-            rows = query_all_with_handles(reader)
-        except libvirt.libvirtError:
-            rows = None  # closed meanwhile: its close event tells
-        self._rt.call_soon(self._apply_all, rows)
+        reader = self._conn.reader
+        self._reads.submit(lambda: _read_all(reader), self._apply_all, self._failed_all)
 
     def _apply_all(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]] | None) -> None:
-        self._reading = False
-        if self._shut:
-            return
         if rows is not None:
             self._load(rows)
-            self.selected &= self._model.keys()
-            self._show()
+        self._after_read()
+
+    def _failed_all(self, err: BaseException) -> None:
+        log.error("ipyvirt: re-reading every domain failed", exc_info=err)
         self._after_read()
 
     # -- the view -------------------------------------------------------------------------------
 
+    def _look(self) -> None:
+        self.model.look(
+            name_filter=self._name_filter.value,
+            state_filter=self._state_filter.value,
+            sort=self._sort.value,
+            descending=self._descending.value,
+        )
+
     def _show(self) -> None:
-        """Filter, sort, page; set the widgets whose text changed (on the main thread)."""
-        text = self._name_filter.value.strip().lower()
-        state = self._state_filter.value
-        rows = [
-            r
-            for r in self._model.values()
-            if text in r.name.lower() and (state == "all states" or r.state == state)
-        ]
-        rows.sort(key=_SORT_KEYS[self._sort.value], reverse=self._descending.value)
-        self._view = rows
-        pages = max(1, -(-len(rows) // self._page_size))
-        self._page = min(self._page, pages - 1)
-        first = self._page * self._page_size
-        shown = rows[first : first + self._page_size]
+        """Set the widgets whose text changed (on the main thread)."""
+        if self._shut:
+            return
+        shown = self.model.shown()
         for i, slot in enumerate(self._slots):
             row = shown[i] if i < len(shown) else None
             _set(self._cells[i], "value", _row_html(row))
-            _set(self._checks[i], "value", row is not None and row.uuid in self.selected)
+            _set(self._checks[i], "value", row is not None and row.uuid in self.model.selected)
             _set(slot.layout, "display", "flex" if row is not None else "none")
-        _set(
-            self._page_label,
-            "value",
-            f"{first + 1 if shown else 0}-{first + len(shown)} of {len(rows)}",
-        )
+        empty = self.model.empty_text()
+        _set(self._empty, "value", html.escape(empty))
+        _set(self._empty.layout, "display", "block" if empty else "none")
+        _set(self._page_label, "value", self.model.page_label())
         _set(self._summary, "value", html.escape(self._summary_text()))
-        self.actions.refresh(len(self.selected))
+        self.actions.refresh(len(self.model.targets()))
 
     def _summary_text(self) -> str:
-        counts: dict[str, int] = {}
-        for r in self._model.values():
-            counts[r.state] = counts.get(r.state, 0) + 1
-        states = ", ".join(f"{counts[s]} {s}" for s in STATE_ORDER if s in counts)
-        n = len(self._model)
-        text = f"{n} domain{'s' * (n != 1)} on {self._conn.name}"
-        text += f" ({states})" if states else ""
-        return text + (f" - {self._closed}" if self._closed else "")
-
-    def _turn(self, step: int) -> None:
-        self._page = max(0, self._page + step)
-        self._show()
+        return self.model.summary(self._conn.name, self._closed)
 
     def _check(self, slot: int, value: bool) -> None:
-        first = self._page * self._page_size
-        if first + slot >= len(self._view):
-            return
-        uuid = self._view[first + slot].uuid
-        if value:
-            self.selected.add(uuid)
-        else:
-            self.selected.discard(uuid)
-        self.actions.refresh(len(self.selected))
+        shown = self.model.shown()
+        if slot < len(shown):
+            self.model.select(shown[slot].uuid, value)
 
     def _selected_domains(self) -> list[tuple[str, str]]:
-        """(uuid, name) of the selected domains, in table order."""
-        return [(r.uuid, r.name) for r in self._view if r.uuid in self.selected]
+        """(uuid, name) of the selected domains the filter shows, in table order."""
+        return [(r.uuid, r.name) for r in self.model.targets()]
 
     # -- what callers and tests read ------------------------------------------------------------
 
+    @property
+    def selected(self) -> set[str]:
+        """The UUIDs of the selected domains."""
+        return self.model.selected
+
     def rows(self) -> list[DomainRow]:
         """Every domain's row as the table holds it now, sorted by name."""
-        return sorted(self._model.values(), key=lambda r: r.name)
+        return self.model.by_name()
 
     @property
     def settled(self) -> bool:
@@ -365,25 +306,24 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         return (
             not self._dirty
             and not self._coalescer.pending
-            and not self._reading
+            and not self._reads.busy
             and not self._want_all
         )
 
     def __repr__(self) -> str:
-        first = self._page * self._page_size
-        shown = self._view[first : first + self._page_size]
+        shown = self.model.shown()
         table = Table(
             COLUMNS, tuple(r.cells() for r in shown), f"DomainTable: {self._summary_text()}"
         )
-        more = len(self._view) - len(shown)
-        return repr(table) + (f"\n{self._page_label.value} shown" if more else "")
+        more = len(self.model.view()) - len(shown)
+        return repr(table) + (f"\n{self.model.page_label()} shown" if more else "")
 
     def close(self) -> None:
         if self._shut:
             return  # closing its connection closes it too
         self._shut = True
         # a read under way uses the connection: let it end before anyone may close that
-        self._reads.shutdown(wait=True)
+        self._reads.close()
         # libvirt keeps a connection open while any of its domain handles lives
         self._handles.clear()
         self._coalescer.cancel()
@@ -395,6 +335,37 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
         for child in (*self._cells, *self._checks, *self._slots):
             child.close()
         super().close()
+
+
+def _read(
+    reader: libvirt.virConnect, states: dict[str, libvirt.virDomain], full: list[str]
+) -> _Read:
+    """On the worker: the states of *states* in one call, whole rows for the rest."""
+    found: dict[str, tuple[int, int]] = {}
+    if states:
+        try:
+            for dom, values in reader.domainListGetStats(
+                list(states.values()), libvirt.VIR_DOMAIN_STATS_STATE
+            ):
+                if "state.state" in values:
+                    found[dom.name()] = (values["state.state"], values.get("state.reason", 0))
+        except libvirt.libvirtError:
+            pass  # one of them is gone: the rest are read one by one below
+    rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None] = {}
+    for name in [*full, *(n for n in states if n not in found)]:
+        try:
+            dom = reader.lookupByName(name)
+            rows[name] = (query_domain(dom), dom)
+        except libvirt.libvirtError:
+            rows[name] = None  # undefined, or a transient domain that stopped: gone
+    return found, rows
+
+
+def _read_all(reader: libvirt.virConnect) -> dict[str, tuple[DomainRow, libvirt.virDomain]] | None:
+    try:
+        return query_all_with_handles(reader)
+    except libvirt.libvirtError:
+        return None  # closed meanwhile: its close event tells
 
 
 def _set(obj: Any, name: str, value: object) -> None:

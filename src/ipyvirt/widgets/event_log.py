@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import html
-import itertools
-from collections import deque
-from collections.abc import Callable
 
 import ipywidgets as widgets
 import libvirt
 
 from ipyvirt.connection import Connection
 from ipyvirt.hub import Event
-from ipyvirt.names import FAMILIES
+from ipyvirt.models.event_history import COLUMNS, FILTER_FAMILIES, EventHistory, event_row
+from ipyvirt.models.ring import Ring
 from ipyvirt.tables import Table
 from ipyvirt.widgets.base import LIVE, Coalescer, OnMain, as_connection, need_runtime
 
 __all__ = ["EventLog"]
-
-_FAMILIES = ["all families", *FAMILIES, "connection"]
 
 
 class EventLog(widgets.VBox):  # type: ignore[misc]
@@ -27,6 +23,9 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
 
     Keeps at most *capacity* events (a ring buffer; the count of dropped ones is shown) and
     shows the newest *visible* that pass the filters, refreshed at most 20 times a second.
+    With ``history=True`` it starts from the events *conn* recorded before it was made
+    (:attr:`ipyvirt.Connection.history`). What it shows lives in :attr:`model`
+    (:class:`~ipyvirt.models.event_history.EventHistory`).
     """
 
     def __init__(
@@ -37,23 +36,28 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         visible: int = 50,
         families: list[str] | None = None,
         interval: float = 0.05,
+        history: bool = False,
     ) -> None:
         rt = need_runtime()
         self._conn, self._owns_conn = as_connection(conn)
         self._on_main = OnMain(rt)
-        self.events: deque[Event] = deque(maxlen=capacity)
-        #: events pushed out of the ring buffer
-        self.dropped = 0
+        wanted = None if families is None else set(families)
+        earlier = [
+            e
+            for e in (self._conn.history if history else ())
+            if wanted is None or e.family in wanted
+        ]
+        self.model = EventHistory(capacity, earlier)
         self._visible = visible
         self._coalescer = Coalescer(rt.main_loop, interval, self._show)
-        self._family = widgets.Dropdown(options=_FAMILIES, layout={"width": "12em"})
+        self._family = widgets.Dropdown(options=list(FILTER_FAMILIES), layout={"width": "12em"})
         self._subject = widgets.Text(
             placeholder="filter by domain / object", layout={"width": "16em"}
         )
         self._status = widgets.Label()
         self._lines = widgets.HTML()
         for control in (self._family, self._subject):
-            control.observe(lambda change: self._on_main(self._show), "value")
+            control.observe(lambda change: self._on_main(self._look), "value")
         super().__init__([widgets.HBox([self._family, self._subject, self._status]), self._lines])
         self._subscription = self._conn.subscribe(self._on_event, families=families)
         self._show()
@@ -61,53 +65,50 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         LIVE.add(self)
         self._conn.depend(self)
 
+    @property
+    def events(self) -> Ring[Event]:
+        """The kept events, oldest first (a ring buffer of *capacity*)."""
+        return self.model.events
+
+    @property
+    def dropped(self) -> int:
+        """Events pushed out of the ring buffer."""
+        return self.model.dropped
+
     def _on_event(self, event: Event) -> None:
-        if len(self.events) == self.events.maxlen:
-            self.dropped += 1
-        self.events.append(event)
+        self.model.add(event)
         self._coalescer.poke()
 
-    def _passes(self) -> Callable[[Event], bool]:
-        family = self._family.value
-        subject = self._subject.value.strip().lower()
-        return lambda e: (
-            (family == "all families" or e.family == family) and subject in e.subject.lower()
-        )
+    def _look(self) -> None:
+        self.model.look(family=self._family.value, subject=self._subject.value)
+        self._show()
 
     def matching(self) -> list[Event]:
         """The kept events that pass the filters, oldest first."""
-        return list(filter(self._passes(), self.events))
+        return self.model.matching()
 
     def newest(self) -> list[Event]:
         """The newest *visible* events that pass the filters, newest first."""
-        # from the newest end, stopping early: a refresh costs what it shows, not what is kept
-        return list(itertools.islice(filter(self._passes(), reversed(self.events)), self._visible))
+        return self.model.newest(self._visible)
 
     def _show(self) -> None:
-        shown = self.newest()
         rows = "".join(
-            "<tr>"
-            + "".join(
-                f"<td>{html.escape(c)}</td>"
-                for c in (e.clock, e.family, e.subject, e.name, e.detail)
-            )
-            + "</tr>"
-            for e in shown
+            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in event_row(e)) + "</tr>"
+            for e in self.newest()
         )
         value = f'<table class="ipyvirt-log">{rows}</table>'
         if self._lines.value != value:
             self._lines.value = value
-        status = f"{len(self.events)} events kept, {self.dropped} dropped"
+        status = self.model.status()
         if self._status.value != status:
             self._status.value = status
 
     def __repr__(self) -> str:
         shown = self.newest()
-        rows = tuple((e.family, e.subject, e.name, e.detail) for e in shown)
-        title = (
-            f"EventLog on {self._conn.name}: {len(self.events)} events kept, {self.dropped} dropped"
-        )
-        return repr(Table(("family", "subject", "event", "detail"), rows, title))
+        # the text form leaves the clock out: it would make every printed log differ
+        rows = tuple(event_row(e)[1:] for e in shown)
+        title = f"EventLog on {self._conn.name}: {self.model.status()}"
+        return repr(Table(COLUMNS[1:], rows, title))
 
     def close(self) -> None:
         if self._shut:

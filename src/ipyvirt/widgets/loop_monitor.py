@@ -7,7 +7,7 @@ import time
 import ipywidgets as widgets
 
 from ipyvirt.asyncio_impl import AsyncioEventImpl
-from ipyvirt.statistics import LoopStatistics
+from ipyvirt.models.loop_rates import LoopRates
 from ipyvirt.tables import loop_table
 from ipyvirt.widgets.base import LIVE, Repeater, need_runtime
 
@@ -17,14 +17,15 @@ __all__ = ["LoopMonitor"]
 class LoopMonitor(widgets.VBox):  # type: ignore[misc]
     """:meth:`~ipyvirt.AsyncioEventImpl.statistics` as tables, refreshed every *interval* seconds,
     with dispatch and fire rates since the previous refresh. *impl* defaults to the one
-    ipyvirt runs."""
+    ipyvirt runs. What it shows lives in :attr:`model`
+    (:class:`~ipyvirt.models.loop_rates.LoopRates`)."""
 
     def __init__(self, impl: AsyncioEventImpl | None = None, *, interval: float = 1.0) -> None:
         rt = need_runtime()
         self.impl = impl or rt.impl
         self._html = widgets.HTML()
         self._rates = widgets.Label()
-        self._last: tuple[float, LoopStatistics] | None = None
+        self.model = LoopRates()
         self._repeater = Repeater(rt.main_loop, interval, self.refresh)
         super().__init__([self._rates, self._html])
         self.refresh()
@@ -33,18 +34,11 @@ class LoopMonitor(widgets.VBox):  # type: ignore[misc]
 
     def refresh(self) -> None:
         stats = self.impl.statistics()
-        now = time.monotonic()
-        if self._last is not None:
-            then, old = self._last
-            span = max(now - then, 1e-9)
-            rates = (
-                f"{(stats.dispatches - old.dispatches) / span:.0f} dispatches/s, "
-                f"{(stats.fires - old.fires) / span:.0f} fires/s, "
-                f"{stats.pending_frees} frees owed, {stats.callback_errors} callback errors"
-            )
+        self.model.add(time.monotonic(), stats)
+        if self.model.rates is not None:
+            rates = str(self.model.rates)
             if self._rates.value != rates:
                 self._rates.value = rates
-        self._last = (now, stats)
         value = loop_table(stats)._repr_html_()
         if self._html.value != value:
             self._html.value = value

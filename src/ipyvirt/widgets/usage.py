@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import html
 import time
-from collections import deque
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import ipywidgets as widgets
 import libvirt
 
 from ipyvirt.connection import Connection
+from ipyvirt.models.offloop import OffLoop
+from ipyvirt.models.usage import Sample, UsageSamples, read_usage
 from ipyvirt.widgets.base import LIVE, Repeater, as_connection, need_runtime
 
 __all__ = ["Usage", "sparkline"]
-
-_STATS = (
-    libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
-    | libvirt.VIR_DOMAIN_STATS_BALLOON
-    | libvirt.VIR_DOMAIN_STATS_VCPU
-)
-_ACTIVE = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
 
 
 def sparkline(values: list[float], width: int = 90, height: int = 18) -> str:
@@ -40,8 +33,10 @@ def sparkline(values: list[float], width: int = 90, height: int = 18) -> str:
 
 
 class Usage(widgets.VBox):  # type: ignore[misc]
-    """CPU % and memory of the running domains of *conn*, from ``getAllDomainStats``, every
-    *interval* seconds (default 2) from the moment it is displayed until it is closed."""
+    """CPU % and memory of the running domains of *conn*, every *interval* seconds
+    (default 2) from the moment it is displayed until it is closed: from
+    ``getAllDomainStats``, or per-domain calls where that lacks them (each row says which).
+    What it shows lives in :attr:`model` (:class:`~ipyvirt.models.usage.UsageSamples`)."""
 
     def __init__(
         self,
@@ -53,21 +48,26 @@ class Usage(widgets.VBox):  # type: ignore[misc]
     ) -> None:
         rt = need_runtime()
         self._conn, self._owns_conn = as_connection(conn)
-        self._history = history
         self._max = max_domains
-        #: domain name -> (cpu % samples, memory MiB samples)
-        self.samples: dict[str, tuple[deque[float], deque[float]]] = {}
-        self._last_cpu: dict[str, tuple[float, int]] = {}
-        self.polls = 0
+        self.model = UsageSamples(history)
         self._rt = rt
-        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ipyvirt-usage")
-        self._polling = False
+        self._reads = OffLoop(rt.main_loop, name="ipyvirt-usage")
         self._shut = False
         self._repeater = Repeater(rt.main_loop, interval, self.poll)
         self._html = widgets.HTML("<i>usage appears once displayed</i>")
         super().__init__([self._html])
+        self.model.listen(self._draw)
         LIVE.add(self)
         self._conn.depend(self)
+
+    @property
+    def samples(self) -> dict[str, Any]:
+        """Domain name -> (CPU % values, memory MiB values), oldest first."""
+        return self.model.samples
+
+    @property
+    def polls(self) -> int:
+        return self.model.polls
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         self._repeater.start()  # poll only once someone looks
@@ -76,79 +76,64 @@ class Usage(widgets.VBox):  # type: ignore[misc]
     def poll(self) -> None:
         """Read every running domain's CPU time and memory (on a worker thread: it is an RPC,
         slow on a busy or hung daemon) and redraw on the main loop."""
-        if self._polling or self._shut:
-            return
-        self._polling = True
-        self._reads.submit(self._read, self._conn.reader)
-
-    def _read(self, reader: libvirt.virConnect) -> None:
-        now = time.monotonic()
-        try:
-            stats = [
-                (dom.name(), values) for dom, values in reader.getAllDomainStats(_STATS, _ACTIVE)
-            ]
-            error = ""
-        except libvirt.libvirtError as err:
-            stats, error = [], err.get_error_message()
-        self._rt.call_soon(self._apply, now, stats, error)
-
-    def _apply(self, now: float, stats: list[tuple[str, dict[str, Any]]], error: str) -> None:
-        self._polling = False
         if self._shut:
             return
-        self.polls += 1
-        if error:
-            self._html.value = html.escape(f"usage unavailable: {error}")
-            return
-        seen = set()
-        for name, values in stats:
-            seen.add(name)
-            cpu_hist, mem_hist = self.samples.setdefault(
-                name, (deque(maxlen=self._history), deque(maxlen=self._history))
-            )
-            cpu_ns = values.get("cpu.time")
-            if cpu_ns is not None:
-                last = self._last_cpu.get(name)
-                if last is not None and now > last[0]:
-                    vcpus = max(1, values.get("vcpu.current", 1))
-                    cpu_hist.append(100.0 * (cpu_ns - last[1]) / ((now - last[0]) * 1e9) / vcpus)
-                self._last_cpu[name] = (now, cpu_ns)
-            mem = values.get("balloon.rss") or values.get("balloon.current")
-            if mem is not None:
-                mem_hist.append(mem / 1024)
-        for gone in set(self.samples) - seen:
-            del self.samples[gone]
-            self._last_cpu.pop(gone, None)
-        self._draw()
+        reader = self._conn.reader
+        self._reads.submit(lambda: _read(reader), self._apply, self._failed)
+
+    def _apply(self, read: tuple[float, list[Sample] | str]) -> None:
+        now, found = read
+        if isinstance(found, str):
+            self.model.failed(found)
+        else:
+            self.model.add(now, found)
+
+    def _failed(self, err: BaseException) -> None:
+        self.model.failed(f"{type(err).__name__}: {err}")
 
     def _draw(self) -> None:
-        names = sorted(self.samples)
+        if self.model.error:
+            self._html.value = html.escape(f"usage unavailable: {self.model.error}")
+            return
+        records = self.model.records()
         rows = []
-        for name in names[: self._max]:
-            cpu, mem = self.samples[name]
+        for r in records[: self._max]:
+            cpu, mem = r["cpu_percent"], r["memory_mib"]
             cpu_text = f"{cpu[-1]:.0f} %" if cpu else "n/a"
             mem_text = f"{mem[-1]:.0f} MiB" if mem else "n/a"
             rows.append(
-                f"<tr><td>{html.escape(name)}</td><td>{sparkline(list(cpu))}</td>"
-                f"<td>{cpu_text}</td><td>{sparkline(list(mem))}</td><td>{mem_text}</td></tr>"
+                f"<tr><td>{html.escape(r['name'])}</td><td>{sparkline(cpu)}</td>"
+                f"<td>{cpu_text}</td><td>{sparkline(mem)}</td><td>{mem_text}</td>"
+                f"<td><small>{html.escape(r['source'])}</small></td></tr>"
             )
         more = (
-            f"<div>{len(names) - self._max} more running domains</div>"
-            if len(names) > self._max
+            f"<div>{len(records) - self._max} more running domains</div>"
+            if len(records) > self._max
             else ""
         )
-        head = "<tr><th>domain</th><th colspan=2>CPU</th><th colspan=2>memory</th></tr>"
+        head = (
+            "<tr><th>domain</th><th colspan=2>CPU</th><th colspan=2>memory</th><th>from</th></tr>"
+        )
         self._html.value = f"<table>{head}{''.join(rows)}</table>{more}"
 
     def __repr__(self) -> str:
-        return f"Usage on {self._conn.name}: {len(self.samples)} running domains"
+        return f"Usage on {self._conn.name}: {len(self.model.samples)} running domains"
 
     def close(self) -> None:
         if self._shut:
             return  # closing its connection closes it too
         self._shut = True
         self._repeater.cancel()
-        self._reads.shutdown(wait=True)  # a read under way uses the connection
+        self._reads.close()  # a read under way uses the connection
         if self._owns_conn:
             self._conn.close()
         super().close()
+
+
+def _read(reader: libvirt.virConnect) -> tuple[float, list[Sample] | str]:
+    """On the worker: when, and what was read (or libvirt's error, one line)."""
+    now = time.monotonic()
+    try:
+        return now, read_usage(reader)
+    except libvirt.libvirtError as err:
+        return now, str(err.get_error_message())

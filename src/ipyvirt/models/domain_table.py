@@ -1,0 +1,274 @@
+"""The domain table's state: every domain's row, the filter, the sort, the page, the selection.
+
+Plain data in and out: rows go in as :class:`~ipyvirt.domains.DomainRow` records (read by
+whoever owns the libvirt connection), come out as dicts; a listener hears which rows changed
+and whether what the view shows changed. Used on one thread (the main loop's).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Final
+
+from ipyvirt.domains import DomainRow
+from ipyvirt.models.actions import ACTIONS
+from ipyvirt.names import DOMAIN_STATES
+
+__all__ = ["ALL_STATES", "SORT_KEYS", "Change", "DomainTableModel"]
+
+#: the state filter that lets every state through
+ALL_STATES: Final = "all states"
+
+SORT_KEYS: Final[dict[str, Callable[[DomainRow], tuple[Any, ...]]]] = {
+    "name": lambda r: (r.name,),
+    "state": lambda r: (
+        DOMAIN_STATES.index(r.state) if r.state in DOMAIN_STATES else 99,
+        r.name,
+    ),
+    "id": lambda r: (r.id < 0, r.id, r.name),
+    "vcpus": lambda r: (r.vcpus, r.name),
+    "memory": lambda r: (r.memory_mib, r.name),
+}
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one update changed: rows by UUID (``None``: gone), and whether the view did."""
+
+    rows: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    view: bool = False
+
+
+class DomainTableModel:
+    """Every domain's row by UUID, and how the table is looked at."""
+
+    def __init__(self, page_size: int = 25) -> None:
+        if page_size < 1:
+            raise ValueError(f"page_size must be at least 1, got {page_size}: pass 25 or so")
+        self.page_size = page_size
+        self.rows: dict[str, DomainRow] = {}
+        # name -> UUID, kept with self.rows: an event names its domain, the rows are by UUID
+        self._by_name: dict[str, str] = {}
+        self.name_filter = ""
+        self.state_filter = ALL_STATES
+        self.sort = "name"
+        self.descending = False
+        self.page = 0
+        self.selected: set[str] = set()
+        self._listeners: list[Callable[[Change], object]] = []
+        self._batch: Change | None = None
+
+    # -- listening ------------------------------------------------------------------------------
+
+    def listen(self, fn: Callable[[Change], object]) -> None:
+        """Call ``fn(change)`` after each update."""
+        self._listeners.append(fn)
+
+    def _changed(self, change: Change) -> None:
+        if self._batch is not None:
+            self._batch.rows.update(change.rows)
+            if change.view and not self._batch.view:
+                self._batch = Change(self._batch.rows, view=True)
+            return
+        for fn in list(self._listeners):
+            fn(change)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Updates inside are told to the listeners as one change, at the end."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = Change()
+        try:
+            yield
+        finally:
+            change, self._batch = self._batch, None
+            if change.rows or change.view:
+                self._changed(change)
+
+    # -- the rows -------------------------------------------------------------------------------
+
+    def load(self, rows: Iterable[DomainRow]) -> None:
+        """Replace every row (a full re-read)."""
+        new = {r.uuid: r for r in rows}
+        delta: dict[str, dict[str, Any] | None] = {u: None for u in self.rows if u not in new}
+        delta.update({u: asdict(r) for u, r in new.items() if self.rows.get(u) != r})
+        self.rows = new
+        self._by_name = {r.name: u for u, r in new.items()}
+        self.selected &= new.keys()
+        self._changed(Change(delta, view=True))
+
+    def put(self, name: str, row: DomainRow | None) -> None:
+        """The domain called *name* now reads *row* (``None``: it is gone)."""
+        delta: dict[str, dict[str, Any] | None] = {}
+        old = self._by_name.pop(name, None)
+        if old is not None and (row is None or old != row.uuid):
+            del self.rows[old]
+            delta[old] = None
+        if row is not None:
+            stale = self.rows.get(row.uuid)
+            if stale is not None and stale.name != row.name:  # renamed
+                self._by_name.pop(stale.name, None)
+            if stale != row:
+                self.rows[row.uuid] = row
+                delta[row.uuid] = asdict(row)
+            self._by_name[row.name] = row.uuid
+        self.selected &= self.rows.keys()
+        self._changed(Change(delta, view=True))
+
+    def set_state(self, name: str, state: str, reason: str) -> None:
+        """The domain called *name* is now in *state* for *reason*."""
+        uuid = self.uuid_of(name)
+        if uuid is None:
+            return
+        row = replace(self.rows[uuid], state=state, reason=reason)
+        if row != self.rows[uuid]:
+            self.rows[uuid] = row
+            self._changed(Change({uuid: asdict(row)}, view=True))
+
+    def uuid_of(self, name: str) -> str | None:
+        return self._by_name.get(name)
+
+    def by_name(self) -> list[DomainRow]:
+        """Every row, sorted by name."""
+        return sorted(self.rows.values(), key=lambda r: r.name)
+
+    # -- how it is looked at --------------------------------------------------------------------
+
+    def look(
+        self,
+        *,
+        name_filter: str | None = None,
+        state_filter: str | None = None,
+        sort: str | None = None,
+        descending: bool | None = None,
+    ) -> None:
+        """Change the filter or the sort; an unknown state or sort key is a ValueError."""
+        if state_filter is not None and state_filter not in (ALL_STATES, *DOMAIN_STATES):
+            raise ValueError(
+                f"unknown state filter {state_filter!r}: use {ALL_STATES!r} or one of "
+                + ", ".join(DOMAIN_STATES)
+            )
+        if sort is not None and sort not in SORT_KEYS:
+            raise ValueError(f"unknown sort key {sort!r}: use one of {', '.join(SORT_KEYS)}")
+        if name_filter is not None:
+            self.name_filter = name_filter
+        if state_filter is not None:
+            self.state_filter = state_filter
+        if sort is not None:
+            self.sort = sort
+        if descending is not None:
+            self.descending = descending
+        self.page = min(self.page, self.pages - 1)
+        self._changed(Change(view=True))
+
+    def shows(self, row: DomainRow) -> bool:
+        """Whether *row* passes the filter."""
+        text = self.name_filter.strip().lower()
+        return text in row.name.lower() and self.state_filter in (ALL_STATES, row.state)
+
+    def view(self) -> list[DomainRow]:
+        """The rows that pass the filter, sorted."""
+        rows = [r for r in self.rows.values() if self.shows(r)]
+        rows.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
+        return rows
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-len(self.view()) // self.page_size))
+
+    def turn(self, step: int) -> None:
+        self.page = max(0, min(self.page + step, self.pages - 1))
+        self._changed(Change(view=True))
+
+    def shown(self) -> list[DomainRow]:
+        """The rows on the current page (the page clamped to the last one)."""
+        view = self.view()
+        self.page = min(self.page, max(1, -(-len(view) // self.page_size)) - 1)
+        first = self.page * self.page_size
+        return view[first : first + self.page_size]
+
+    def page_label(self) -> str:
+        view = self.view()
+        shown = self.shown()
+        first = self.page * self.page_size
+        return f"{first + 1 if shown else 0}-{first + len(shown)} of {len(view)}"
+
+    def empty_text(self) -> str:
+        """What to show instead of rows when none shows: "" when some do."""
+        if not self.rows:
+            return "no domains"
+        if self.view():
+            return ""
+        what = [f"name containing {self.name_filter.strip()!r}"] if self.name_filter.strip() else []
+        what += [self.state_filter] if self.state_filter != ALL_STATES else []
+        return f"no domain matches {' and '.join(what)}"
+
+    def summary(self, where: str, closed: str = "") -> str:
+        """ "4 domains on test:///default (1 running, 3 shutoff)", and why it is stale."""
+        counts: dict[str, int] = {}
+        for r in self.rows.values():
+            counts[r.state] = counts.get(r.state, 0) + 1
+        states = ", ".join(f"{counts[s]} {s}" for s in DOMAIN_STATES if s in counts)
+        n = len(self.rows)
+        text = f"{n} domain{'s' * (n != 1)} on {where}"
+        text += f" ({states})" if states else ""
+        return text + (f" - {closed}" if closed else "")
+
+    # -- the selection --------------------------------------------------------------------------
+
+    def select(self, uuid: str, on: bool = True) -> None:
+        if on and uuid in self.rows:
+            self.selected.add(uuid)
+        else:
+            self.selected.discard(uuid)
+        self._changed(Change(view=True))
+
+    def select_all(self, on: bool = True) -> None:
+        """Select (or unselect) every row the filter shows, on every page."""
+        shown = {r.uuid for r in self.view()}
+        self.selected = self.selected | shown if on else self.selected - shown
+        self._changed(Change(view=True))
+
+    def targets(self) -> list[DomainRow]:
+        """The selected rows the filter shows, in view order: what an action acts on."""
+        return [r for r in self.view() if r.uuid in self.selected]
+
+    def applicable(self, action: str) -> bool:
+        """*action* applies to every selected domain the filter shows (and there is one)."""
+        return not self.why_not(action)
+
+    def why_not(self, action: str) -> str:
+        """Why *action* does not apply to the selection, one line; "" when it does."""
+        targets = self.targets()
+        if not targets:
+            return "select domains first"
+        states = ACTIONS[action].states
+        wrong = [r for r in targets if r.state not in states]
+        if not wrong:
+            return ""
+        them = ", ".join(f"{r.name} is {r.state}" for r in wrong[:3])
+        more = f" (and {len(wrong) - 3} more)" if len(wrong) > 3 else ""
+        return f"{action} applies to {' or '.join(sorted(states))} domains: {them}{more}"
+
+    # -- plain data -----------------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """The whole state as plain data (what a front end needs once; deltas follow)."""
+        return {
+            "rows": [asdict(r) for r in self.by_name()],
+            "view": [r.uuid for r in self.view()],
+            "page": self.page,
+            "pages": self.pages,
+            "page_size": self.page_size,
+            "name_filter": self.name_filter,
+            "state_filter": self.state_filter,
+            "sort": self.sort,
+            "descending": self.descending,
+            "selected": sorted(self.selected),
+            "applicable": [a for a in ACTIONS if self.applicable(a)],
+            "empty": self.empty_text(),
+        }

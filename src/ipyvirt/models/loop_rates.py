@@ -1,0 +1,86 @@
+"""The loop monitor's state: statistics over time, rates between two readings, labels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ipyvirt.statistics import LoopStatistics
+
+__all__ = ["LoopRates", "Rates", "interval_label"]
+
+
+def interval_label(interval_ms: int) -> str:
+    """A timer's interval as a reader says it: -1 disabled, 0 every iteration, else N ms."""
+    if interval_ms < 0:
+        return "disabled"
+    if interval_ms == 0:
+        return "every iteration"
+    return f"{interval_ms} ms"
+
+
+@dataclass(frozen=True)
+class Rates:
+    """What happened per second between two readings, and what is owed now."""
+
+    dispatches_per_s: float
+    fires_per_s: float
+    pending_frees: int
+    callback_errors: int
+
+    def __str__(self) -> str:
+        return (
+            f"{self.dispatches_per_s:.0f} dispatches/s, {self.fires_per_s:.0f} fires/s, "
+            f"{self.pending_frees} frees owed, {self.callback_errors} callback errors"
+        )
+
+
+class LoopRates:
+    """Readings of ``impl.statistics()`` fed to :meth:`add` with the time they were taken."""
+
+    def __init__(self) -> None:
+        self.last: LoopStatistics | None = None
+        self._then = 0.0
+        #: the rates between the last two readings; None before the second
+        self.rates: Rates | None = None
+
+    def add(self, now: float, stats: LoopStatistics) -> None:
+        if self.last is not None:
+            span = max(now - self._then, 1e-9)
+            self.rates = Rates(
+                (stats.dispatches - self.last.dispatches) / span,
+                (stats.fires - self.last.fires) / span,
+                stats.pending_frees,
+                stats.callback_errors,
+            )
+        self.last, self._then = stats, now
+
+    def records(self) -> dict[str, Any]:
+        """The last reading as plain data: watches, timers (with interval labels), rates."""
+        stats = self.last
+        if stats is None:
+            return {"watches": [], "timers": [], "rates": None}
+        return {
+            "watches": [
+                {
+                    "id": w.id,
+                    "fd": w.fd,
+                    "events": w.event_names,
+                    "dispatches": w.dispatches,
+                    "loop": w.loop,
+                    "thread": w.thread,
+                }
+                for w in stats.watches
+            ],
+            "timers": [
+                {
+                    "id": t.id,
+                    "interval": interval_label(t.interval_ms),
+                    "fires": t.fires,
+                    "loop": t.loop,
+                    "thread": t.thread,
+                }
+                for t in stats.timers
+            ],
+            "rates": None if self.rates is None else vars(self.rates).copy(),
+        }

@@ -1,0 +1,144 @@
+"""The usage tab's state: CPU % and memory over time per running domain, and their source.
+
+libvirt 9.0's test driver answers ``getAllDomainStats`` with ``state.*`` at most (no
+``cpu.time``, no ``balloon.*``): where bulk stats lack a field, :func:`read_usage` asks the
+domain itself (``getCPUStats(True)``, ``memoryStats()``, ``info()``) and says so in
+:attr:`Sample.source`, so a view can tell which numbers came how.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import libvirt
+
+__all__ = ["BULK", "PER_DOMAIN", "Sample", "UsageSamples", "read_usage"]
+
+BULK: Final = "bulk stats"
+PER_DOMAIN: Final = "per-domain calls"
+
+_STATS: Final = (
+    libvirt.VIR_DOMAIN_STATS_CPU_TOTAL
+    | libvirt.VIR_DOMAIN_STATS_BALLOON
+    | libvirt.VIR_DOMAIN_STATS_VCPU
+)
+_ACTIVE: Final = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One running domain's counters at one moment, as read."""
+
+    name: str
+    #: CPU time used so far, ns (None: nothing said it)
+    cpu_ns: int | None
+    vcpus: int
+    #: memory in use, KiB (None: nothing said it)
+    memory_kib: int | None
+    #: BULK or PER_DOMAIN: where cpu_ns and memory_kib came from
+    source: str
+
+
+def _per_domain(dom: libvirt.virDomain, name: str) -> Sample:
+    """One domain's counters from calls on the domain itself (raises libvirtError if gone)."""
+    _, _, mem_kib, vcpus, cpu_ns = dom.info()
+    try:
+        cpu_ns = dom.getCPUStats(True)[0]["cpu_time"]
+    except (libvirt.libvirtError, IndexError, KeyError):
+        pass  # info()'s cpuTime is what there is
+    try:
+        mem = dom.memoryStats()
+        mem_kib = mem.get("rss") or mem.get("actual") or mem_kib
+    except libvirt.libvirtError:
+        pass
+    return Sample(name, cpu_ns, max(1, vcpus), mem_kib, PER_DOMAIN)
+
+
+def read_usage(conn: libvirt.virConnect) -> list[Sample]:
+    """Every running domain's counters: bulk stats, per-domain calls where they fall short.
+
+    Blocks (RPCs): call it off the loop. A domain gone meanwhile is left out."""
+    samples = []
+    for dom, values in conn.getAllDomainStats(_STATS, _ACTIVE):
+        name = dom.name()
+        cpu = values.get("cpu.time")
+        mem = values.get("balloon.rss") or values.get("balloon.current")
+        if cpu is not None and mem is not None:
+            samples.append(Sample(name, cpu, max(1, values.get("vcpu.current", 1)), mem, BULK))
+            continue
+        try:
+            samples.append(_per_domain(dom, name))
+        except libvirt.libvirtError:
+            continue  # stopped meanwhile
+    return samples
+
+
+class UsageSamples:
+    """The last *history* CPU % and memory MiB values per running domain, oldest first.
+
+    ``listen(fn)``: ``fn()`` after each :meth:`add` or :meth:`failed`. One thread only.
+    """
+
+    def __init__(self, history: int = 30) -> None:
+        self.history = history
+        #: domain name -> (cpu % values, memory MiB values)
+        self.samples: dict[str, tuple[deque[float], deque[float]]] = {}
+        #: domain name -> where its last numbers came from (BULK or PER_DOMAIN)
+        self.sources: dict[str, str] = {}
+        self._last_cpu: dict[str, tuple[float, int]] = {}
+        self.polls = 0
+        #: the last read's error, one line; "" after a read that worked
+        self.error = ""
+        self._listeners: list[Callable[[], object]] = []
+
+    def listen(self, fn: Callable[[], object]) -> None:
+        self._listeners.append(fn)
+
+    def _changed(self) -> None:
+        for fn in list(self._listeners):
+            fn()
+
+    def failed(self, error: str) -> None:
+        self.polls += 1
+        self.error = error
+        self._changed()
+
+    def add(self, now: float, samples: list[Sample]) -> None:
+        """Samples read at *now* (monotonic seconds): CPU % is the CPU time used since the
+        previous sample over the wall time between them, per vCPU."""
+        self.polls += 1
+        self.error = ""
+        seen = set()
+        for s in samples:
+            seen.add(s.name)
+            cpu, mem = self.samples.setdefault(
+                s.name, (deque(maxlen=self.history), deque(maxlen=self.history))
+            )
+            self.sources[s.name] = s.source
+            if s.cpu_ns is not None:
+                last = self._last_cpu.get(s.name)
+                if last is not None and now > last[0]:
+                    cpu.append(100.0 * (s.cpu_ns - last[1]) / ((now - last[0]) * 1e9) / s.vcpus)
+                self._last_cpu[s.name] = (now, s.cpu_ns)
+            if s.memory_kib is not None:
+                mem.append(s.memory_kib / 1024)
+        for gone in set(self.samples) - seen:
+            del self.samples[gone]
+            self.sources.pop(gone, None)
+            self._last_cpu.pop(gone, None)
+        self._changed()
+
+    def records(self) -> list[dict[str, Any]]:
+        """Per domain, sorted by name: its values over time and their source, plain data."""
+        return [
+            {
+                "name": name,
+                "cpu_percent": list(cpu),
+                "memory_mib": list(mem),
+                "source": self.sources.get(name, ""),
+            }
+            for name, (cpu, mem) in sorted(self.samples.items())
+        ]

@@ -1,0 +1,172 @@
+"""DomainTableModel, without a kernel: rows read from test:///default, filter, sort, pages,
+selection, which actions apply, the empty state, reasons that say something."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+
+import libvirt
+import pytest
+
+from ipyvirt.domains import DomainRow, query_all, query_domain
+from ipyvirt.models.actions import ACTIONS
+from ipyvirt.models.domain_table import Change, DomainTableModel
+from ipyvirt.names import DOMAIN_STATES
+
+
+@pytest.fixture
+def conn() -> Iterator[libvirt.virConnect]:
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    # test:///default is one hypervisor per process: clean up what we define
+    c = libvirt.open("test:///default")
+    xml = re.sub(r"<uuid>.*</uuid>", "", c.lookupByName("test").XMLDesc())
+    for i in range(5):
+        dom = c.defineXML(re.sub(r"<name>.*</name>", f"<name>vm-{i}</name>", xml))
+        if i % 2:
+            dom.create()
+    c.lookupByName("vm-3").suspend()
+    yield c
+    for dom in c.listAllDomains():
+        if dom.name().startswith("vm-"):
+            if dom.isActive():
+                dom.destroy()
+            dom.undefine()
+    c.close()
+
+
+def _model(conn: libvirt.virConnect, page_size: int = 25) -> DomainTableModel:
+    model = DomainTableModel(page_size)
+    model.load(query_all(conn).values())
+    return model
+
+
+def _select(model: DomainTableModel, *names: str) -> None:
+    for name in names:
+        uuid = model.uuid_of(name)
+        assert uuid is not None
+        model.select(uuid)
+
+
+def test_a_never_started_shut_off_domain_has_no_reason_not_unknown(
+    conn: libvirt.virConnect,
+) -> None:
+    rows = {r.name: r for r in _model(conn).rows.values()}
+    assert (rows["vm-0"].state, rows["vm-0"].reason) == ("shutoff", "")
+    assert (rows["vm-1"].state, rows["vm-1"].reason) == ("running", "booted")
+    conn.lookupByName("vm-1").destroy()
+    assert query_domain(conn.lookupByName("vm-1")).reason == "destroyed"
+
+
+def test_filter_sort_and_pages(conn: libvirt.virConnect) -> None:
+    model = _model(conn, page_size=2)
+    assert [r.name for r in model.shown()] == ["test", "vm-0"]
+    assert model.pages == 3 and model.page_label() == "1-2 of 6"
+    model.turn(5)
+    assert model.page == 2 and [r.name for r in model.shown()] == ["vm-3", "vm-4"]
+    model.look(state_filter="running")
+    assert [r.name for r in model.view()] == ["test", "vm-1"]
+    assert model.page == 0 and model.page_label() == "1-2 of 2"
+    model.look(state_filter="all states", sort="state")
+    assert [r.state for r in model.view()] == ["running"] * 2 + ["paused"] + ["shutoff"] * 3
+    model.look(name_filter="VM", descending=True, sort="name")
+    assert [r.name for r in model.view()] == ["vm-4", "vm-3", "vm-2", "vm-1", "vm-0"]
+
+
+def test_bad_look_says_what_to_use(conn: libvirt.virConnect) -> None:
+    model = _model(conn)
+    with pytest.raises(ValueError, match="use 'all states' or one of running, paused"):
+        model.look(state_filter="stopped")
+    with pytest.raises(ValueError, match="use one of name, state, id"):
+        model.look(sort="colour")
+
+
+def test_an_action_applies_only_where_it_applies_to_every_selected_domain(
+    conn: libvirt.virConnect,
+) -> None:
+    model = _model(conn)
+    assert not any(model.applicable(a) for a in ACTIONS)
+    assert model.why_not("start") == "select domains first"
+    _select(model, "vm-0", "vm-2")
+    assert [a for a in ACTIONS if model.applicable(a)] == ["start"]
+    _select(model, "vm-1")  # running as well: nothing applies to both
+    assert [a for a in ACTIONS if model.applicable(a)] == []
+    assert model.why_not("start") == "start applies to crashed or shutoff domains: vm-1 is running"
+    model.select_all(False)
+    _select(model, "vm-1", "vm-3")  # running and paused
+    assert [a for a in ACTIONS if model.applicable(a)] == ["destroy"]
+    model.select_all(False)
+    _select(model, "vm-3")
+    assert [a for a in ACTIONS if model.applicable(a)] == ["resume", "destroy"]
+    _select(model, "test")
+    assert [a for a in ACTIONS if model.applicable(a)] == ["destroy"]
+
+
+def test_rows_hidden_by_the_filter_count_for_nothing(conn: libvirt.virConnect) -> None:
+    model = _model(conn)
+    _select(model, "vm-0", "vm-1")
+    model.look(state_filter="shutoff")  # vm-1 (running) is hidden
+    assert [r.name for r in model.targets()] == ["vm-0"]
+    assert model.applicable("start")
+    model.look(state_filter="all states")
+    assert not model.applicable("start")
+
+
+def test_select_all_selects_what_the_filter_shows_on_every_page(
+    conn: libvirt.virConnect,
+) -> None:
+    model = _model(conn, page_size=1)
+    model.look(name_filter="vm")
+    model.select_all()
+    assert sorted(model.rows[u].name for u in model.selected) == [f"vm-{i}" for i in range(5)]
+    model.look(name_filter="")
+    model.select_all(False)
+    assert model.selected == set()
+
+
+def test_the_empty_state_names_the_filter(conn: libvirt.virConnect) -> None:
+    model = _model(conn)
+    assert model.empty_text() == ""
+    model.look(name_filter="db", state_filter="paused")
+    assert model.empty_text() == "no domain matches name containing 'db' and paused"
+    model.look(name_filter="")
+    model.look(state_filter="crashed")
+    assert model.empty_text() == "no domain matches crashed"
+    assert DomainTableModel().empty_text() == "no domains"
+
+
+def test_changes_are_plain_data_and_deltas(conn: libvirt.virConnect) -> None:
+    model = _model(conn)
+    changes: list[Change] = []
+    model.listen(changes.append)
+    web0 = conn.lookupByName("vm-0")
+    web0.create()
+    model.put("vm-0", query_domain(web0))
+    uuid = web0.UUIDString()
+    assert changes[-1].rows == {uuid: {**changes[-1].rows[uuid], "state": "running"}}  # type: ignore[dict-item]
+    with model.batch():
+        model.set_state("vm-1", "paused", "user")
+        model.put("vm-4", None)
+    assert len(changes) == 2 and set(changes[-1].rows) == {
+        conn.lookupByName("vm-1").UUIDString(),
+        conn.lookupByName("vm-4").UUIDString(),
+    }
+    assert changes[-1].rows[conn.lookupByName("vm-4").UUIDString()] is None
+    snap = model.snapshot()
+    assert [r["name"] for r in snap["rows"]] == ["test", "vm-0", "vm-1", "vm-2", "vm-3"]
+    assert all(isinstance(r, dict) for r in snap["rows"]) and snap["empty"] == ""
+
+
+def test_a_rename_replaces_the_row_under_its_uuid(conn: libvirt.virConnect) -> None:
+    model = _model(conn)
+    old = next(r for r in model.rows.values() if r.name == "vm-0")
+    model.put("vm-zero", replace(old, name="vm-zero"))
+    assert model.uuid_of("vm-0") is None and model.uuid_of("vm-zero") == old.uuid
+    assert len(model.rows) == 6
+
+
+def test_domain_states_are_listed_once() -> None:
+    assert DOMAIN_STATES[-1] == "nostate" and len(set(DOMAIN_STATES)) == 8
+    assert {s for a in ACTIONS.values() for s in a.states} <= set(DOMAIN_STATES)
+    assert isinstance(DomainRow, type)

@@ -1,0 +1,60 @@
+"""DomainTable drawing its model, in process (no kernel): which buttons are enabled, the
+empty state, the usage source."""
+
+from __future__ import annotations
+
+from inproc import Run, run_fixture, until  # noqa: F401 - the run fixture
+
+from ipyvirt.connection import Connection
+from ipyvirt.models.usage import PER_DOMAIN
+from ipyvirt.widgets import DomainTable, Usage
+
+
+def test_buttons_follow_what_applies_and_the_filter(run: Run) -> None:
+    conn = Connection(uri="test:///default", readonly=False)
+    table = DomainTable(conn)
+    buttons = table.actions.buttons
+
+    async def scenario() -> None:  # on the main loop, where widget handlers run
+        test = next(r for r in table.rows() if r.name == "test")
+        assert test.state == "running"
+        table._checks[table.model.shown().index(test)].value = True
+        assert [a for a, b in buttons.items() if not b.disabled] == [
+            "shutdown",
+            "reboot",
+            "suspend",
+            "destroy",
+        ]
+        assert buttons["start"].tooltip == (
+            "start applies to crashed or shutoff domains: test is running"
+        )
+        table._state_filter.value = "paused"  # hides the selected domain
+        assert all(b.disabled for b in buttons.values())
+        assert buttons["destroy"].tooltip == "select domains first"
+        assert table._empty.value == "no domain matches paused"
+        assert table._empty.layout.display == "block"
+
+    try:
+        run(scenario())
+    finally:
+        table.close()
+        conn.close()
+
+
+def test_usage_says_where_its_numbers_came_from(run: Run) -> None:
+    conn = Connection(uri="test:///default")
+    usage = Usage(conn)
+
+    async def two_polls() -> None:
+        usage.poll()
+        await until(lambda: usage.polls == 1, "the first poll")
+        usage.poll()
+        await until(lambda: usage.polls == 2, "the second poll")
+
+    try:
+        run(two_polls())
+    finally:
+        usage.close()
+        conn.close()
+    assert usage.model.sources["test"] == PER_DOMAIN
+    assert "per-domain calls" in usage._html.value and "n/a" not in usage._html.value
