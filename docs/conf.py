@@ -34,6 +34,8 @@ nitpicky = True
 nitpick_ignore_regex = [
     ("py:.*", r"(asyncio|collections|concurrent\.futures|pathlib|threading|typing)\..*"),
     ("py:.*", r"pandas\..*"),
+    # type variables of generic classes (OffLoop[R]) are no documented objects
+    ("py:class", r"ipyvirt\.models\.\w+\.[A-Z]"),
     ("py:.*", r"libvirt\..*"),
     ("py:.*", r"ipywidgets\..*|traitlets\..*|IPython\..*"),
     ("py:.*", r"ipyvirt\.(.+\.)?_\w+"),

@@ -143,8 +143,9 @@ class Runtime:
     def deliver_queued(self) -> Delivery:
         """On the main loop's thread: deliver now what the loop would deliver on its next
         turns. Fires libvirt's due timers (and so every event libvirt has queued, to every
-        callback) and runs the deliveries handed over with :meth:`deliver_soon`, within
-        the budget :data:`~ipyvirt.runtime.DELIVER_ROUNDS` / :data:`~ipyvirt.runtime.DELIVER_SECONDS` sets."""
+        callback) and runs the deliveries handed over with :meth:`deliver_soon`, within the
+        budget :data:`~ipyvirt.runtime.DELIVER_ROUNDS` and
+        :data:`~ipyvirt.runtime.DELIVER_SECONDS` set."""
         start = time.monotonic()
         rounds = fires = 0
         spent = False

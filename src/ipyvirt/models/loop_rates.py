@@ -36,7 +36,7 @@ class Rates:
 
 
 class LoopRates:
-    """Readings of ``impl.statistics()`` fed to :meth:`add` with the time they were taken."""
+    """Readings of ``impl.statistics()`` fed to ``add`` with the time they were taken."""
 
     def __init__(self) -> None:
         self.last: LoopStatistics | None = None

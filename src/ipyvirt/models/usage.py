@@ -79,7 +79,7 @@ def read_usage(conn: libvirt.virConnect) -> list[Sample]:
 class UsageSamples:
     """The last *history* CPU % and memory MiB values per running domain, oldest first.
 
-    ``listen(fn)``: ``fn()`` after each :meth:`add` or :meth:`failed`. One thread only.
+    ``listen(fn)``: ``fn()`` after each ``add`` or ``failed``. One thread only.
     """
 
     def __init__(self, history: int = 30) -> None:

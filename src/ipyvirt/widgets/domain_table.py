@@ -69,7 +69,7 @@ class DomainTable(widgets.VBox):  # type: ignore[misc]
 
     With ``actions=True`` (default) rows can be selected and started, shut down, rebooted,
     suspended, resumed or destroyed, on read-write connections. What it shows lives in
-    :attr:`model` (a :class:`~ipyvirt.models.domain_table.DomainTableModel`); the widget
+    ``model`` (a :class:`~ipyvirt.models.domain_table.DomainTableModel`); the widget
     reads libvirt off the loop and draws the model.
     """
 

@@ -24,7 +24,7 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
     Keeps at most *capacity* events (a ring buffer; the count of dropped ones is shown) and
     shows the newest *visible* that pass the filters, refreshed at most 20 times a second.
     With ``history=True`` it starts from the events *conn* recorded before it was made
-    (:attr:`ipyvirt.Connection.history`). What it shows lives in :attr:`model`
+    (:attr:`ipyvirt.Connection.history`). What it shows lives in ``model``
     (:class:`~ipyvirt.models.event_history.EventHistory`).
     """
 

@@ -17,7 +17,7 @@ __all__ = ["LoopMonitor"]
 class LoopMonitor(widgets.VBox):  # type: ignore[misc]
     """:meth:`~ipyvirt.AsyncioEventImpl.statistics` as tables, refreshed every *interval* seconds,
     with dispatch and fire rates since the previous refresh. *impl* defaults to the one
-    ipyvirt runs. What it shows lives in :attr:`model`
+    ipyvirt runs. What it shows lives in ``model``
     (:class:`~ipyvirt.models.loop_rates.LoopRates`)."""
 
     def __init__(self, impl: AsyncioEventImpl | None = None, *, interval: float = 1.0) -> None:

@@ -36,7 +36,7 @@ class Usage(widgets.VBox):  # type: ignore[misc]
     """CPU % and memory of the running domains of *conn*, every *interval* seconds
     (default 2) from the moment it is displayed until it is closed: from
     ``getAllDomainStats``, or per-domain calls where that lacks them (each row says which).
-    What it shows lives in :attr:`model` (:class:`~ipyvirt.models.usage.UsageSamples`)."""
+    What it shows lives in ``model`` (:class:`~ipyvirt.models.usage.UsageSamples`)."""
 
     def __init__(
         self,
