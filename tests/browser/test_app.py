@@ -10,11 +10,8 @@ says which address it wanted. Screenshots: ``test-artifacts/app-running.png``,
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,20 +19,14 @@ import pytest
 from playwright.sync_api import Page, Route
 
 from .conftest import ARTIFACTS
-from .lab import _gone
 from .test_live_update import act_elsewhere
+from .voila import Server, free_port, serve
 from libvirtd import Libvirtd
 
 pytestmark = [pytest.mark.browser, pytest.mark.daemon]
 
 APP = Path(sys.executable).parent / "ipyvirt-dashboard"
 ROW = '.ipyvirt-row[data-state="{}"]'
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _listening(pid: int) -> list[str]:
@@ -57,69 +48,17 @@ def _listening(pid: int) -> list[str]:
     return found
 
 
-class App:
-    def __init__(self, proc: subprocess.Popen[bytes], url: str, log: Path) -> None:
-        self.proc, self.url, self.log = proc, url, log
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
-
-
 @pytest.fixture
-def app(libvirtd: Libvirtd) -> Iterator[App]:
-    """``ipyvirt-dashboard`` on the tests' libvirtd, in a Jupyter home of its own."""
-    port = _free_port()
-    with tempfile.TemporaryDirectory(prefix="ipyvirt-app-") as home:
-        env = dict(
-            os.environ,
-            JUPYTER_CONFIG_DIR=f"{home}/config",
-            JUPYTER_DATA_DIR=f"{home}/data",
-            JUPYTER_RUNTIME_DIR=f"{home}/runtime",
-            IPYTHONDIR=f"{home}/ipython",
-        )
-        log = Path(home) / "app.log"
-        with open(log, "wb") as out:
-            proc = subprocess.Popen(
-                [str(APP), libvirtd.test_uri, "--port", str(port), "--no-browser"],
-                env=env,
-                cwd=home,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its kernel too: stopped with the group below
-            )
-        app = App(proc, f"http://127.0.0.1:{port}/", log)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.poll() is None, f"ipyvirt-dashboard exited:\n{app.log_tail()}"
-                try:  # not a page: each GET of one starts a kernel
-                    socket.create_connection(("127.0.0.1", port), timeout=5).close()
-                    break
-                except OSError:
-                    assert time.monotonic() < deadline, f"no answer in 60 s:\n{app.log_tail()}"
-                    time.sleep(0.2)
-            yield app
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, 15)  # Voilà shuts its kernels down on SIGTERM
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, 9)
-                    proc.wait(10)
-            # a kernel Voilà left behind is in the same process group
-            try:
-                os.killpg(proc.pid, 9)
-            except ProcessLookupError:
-                pass
-            assert _gone(proc.pid)
-            ARTIFACTS.mkdir(exist_ok=True)
-            (ARTIFACTS / "app.log").write_bytes(log.read_bytes())
+def app(libvirtd: Libvirtd) -> Iterator[Server]:
+    """``ipyvirt-dashboard`` on the tests' libvirtd."""
+    port = free_port()
+    command = [str(APP), libvirtd.test_uri, "--port", str(port), "--no-browser"]
+    with serve(command, port, keep_log=ARTIFACTS / "app.log") as server:
+        yield server
 
 
 def test_the_app_serves_the_live_dashboard_offline_on_localhost(
-    libvirtd: Libvirtd, app: App, page: Page
+    libvirtd: Libvirtd, app: Server, page: Page
 ) -> None:
     uri = libvirtd.test_uri
     act_elsewhere(uri, "ensure-running")

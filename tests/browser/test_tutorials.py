@@ -4,19 +4,26 @@ shows a widget in the stored notebook shows that widget on the page once the run
 Run All sends every cell before the first has run, and Lab renders a widget output when its
 model arrives: a later cell that closes a widget shown earlier leaves that output blank (and
 Voilà, which renders after the run, says "Error displaying widget: model not found").
-Screenshots: ``test-artifacts/tutorial-NAME.png``, at the last widget (or the end).
+The tutorials that show widgets are opened in Voilà too. Screenshots:
+``test-artifacts/tutorial-NAME.png`` (Lab, at the last widget, or the end) and
+``voila-NAME.png``.
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
+from playwright.sync_api import Page
 
+from .conftest import ARTIFACTS
 from .lab import Lab, LabPage
+from .voila import Server, free_port, serve
 
 pytestmark = pytest.mark.browser
 
@@ -90,3 +97,49 @@ def test_the_tutorial_runs_all_and_shows_its_widgets(
     jupyter.screenshot(f"tutorial-{tutorial.stem}")
     assert len(shown) == len([c for c in notebook.cells if c.cell_type == "code"])
     assert not problems, f"{tutorial.name} after Run All:\n" + "\n".join(problems)
+
+
+WITH_WIDGETS = [t for t in TUTORIALS if _widget_outputs(nbformat.read(t, as_version=4))]
+
+
+@pytest.fixture(scope="module")
+def voila(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """Voilà serving a copy of notebooks/ (the stored outputs are not what it shows: it runs
+    each notebook when its page is opened)."""
+    folder = tmp_path_factory.mktemp("voila") / "notebooks"
+    shutil.copytree(NOTEBOOKS, folder)
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(folder),
+        "--no-browser",
+        "--Voila.ip=127.0.0.1",
+        f"--Voila.port={port}",
+        "--Voila.port_retries=0",
+    ]
+    with serve(command, port, keep_log=ARTIFACTS / "voila-tutorials.log") as server:
+        yield server
+
+
+@pytest.mark.parametrize("tutorial", WITH_WIDGETS, ids=lambda p: p.stem)
+def test_the_tutorial_shows_its_widgets_in_voila(voila: Server, page: Page, tutorial: Path) -> None:
+    expected = sum(_widget_outputs(nbformat.read(tutorial, as_version=4)).values())
+    page.goto(f"{voila.url}voila/render/{tutorial.name}")
+    outputs = page.locator(".jp-OutputArea-output")
+    views = outputs.filter(has=page.locator(".jupyter-widgets"))
+    errors = outputs.filter(has_text="Error displaying widget")
+    # Voilà runs every cell before it shows the widgets, then renders them at once
+    deadline_ms, waited = 90_000, 0
+    while views.count() + errors.count() < expected and waited < deadline_ms:
+        page.wait_for_timeout(200)
+        waited += 200
+    if views.count():
+        views.last.scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / f"voila-{tutorial.stem}.png")
+    assert not errors.count(), f"{tutorial.name} in Voilà: {errors.all_inner_texts()}"
+    assert views.count() == expected, (
+        f"{tutorial.name} in Voilà: {views.count()} of {expected} widgets shown:\n"
+        f"{voila.log_tail()}"
+    )
