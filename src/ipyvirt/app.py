@@ -12,6 +12,7 @@ import argparse
 import importlib
 import json
 import os
+import socket
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -111,10 +112,22 @@ def _check_uri(uri: str, rw: bool) -> str | None:
     except libvirt.libvirtError as err:
         message = (err.get_error_message() or str(err)).splitlines()[0]
         return (
-            f"{PROG}: cannot open {uri!r}: {message}: give a URI that `virsh -c URI list` "
-            "opens, e.g. qemu:///system or test:///default"
+            f"{PROG}: cannot open {uri!r}: {message}: check the URI and that its daemon runs "
+            f"(`virsh -c '{uri}' list` must work), or try test:///default"
         )
     conn.close()
+    return None
+
+
+def _check_port(port: int) -> str | None:
+    """Why *port* cannot be served on 127.0.0.1, in one line; None when it can (for now)."""
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError as err:
+            return (
+                f"{PROG}: cannot listen on 127.0.0.1:{port} ({err.strerror}): give another --port"
+            )
     return None
 
 
@@ -129,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         print(f"{PROG}: Voilà is not installed: pip install 'ipyvirt[app]'", file=sys.stderr)
         return 2
-    problem = _check_uri(uri, args.rw)
+    problem = _check_port(args.port) or _check_uri(uri, args.rw)
     if problem:
         print(problem, file=sys.stderr)
         return 2

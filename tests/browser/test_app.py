@@ -10,6 +10,7 @@ says which address it wanted. Screenshots: ``test-artifacts/app-running.png``,
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -110,9 +111,19 @@ def _artifact(name: str) -> Path:
     ],
 )
 def test_a_bad_uri_or_port_is_one_line_that_says_what_to_do(argv: list[str], says: str) -> None:
-    done = subprocess.run(
-        [str(APP), *argv, "--no-browser"], capture_output=True, text=True, timeout=60
-    )
+    _fails_in_one_line([str(APP), *argv, "--no-browser"], says)
+
+
+def test_a_port_in_use_is_one_line_that_says_what_to_do() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        _fails_in_one_line([str(APP), "--port", str(port), "--no-browser"], "give another --port")
+
+
+def _fails_in_one_line(command: list[str], says: str) -> None:
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert done.stdout == ""
     lines = done.stderr.splitlines()
