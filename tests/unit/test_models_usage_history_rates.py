@@ -59,6 +59,7 @@ def test_a_ring_keeps_the_newest_and_counts_the_dropped() -> None:
     assert list(ring) == [2, 3, 4] and ring.dropped == 2
     ring.append(5)
     assert list(reversed(ring)) == [5, 4, 3] and ring.dropped == 3 and len(ring) == 3
+    assert (ring[0], ring[-1]) == (3, 5)  # indexed as a deque: EventLog.events[-1] works
     empty: Ring[int] = Ring(0, [1])
     assert list(empty) == [] and empty.dropped == 1
     with pytest.raises(ValueError, match="capacity must be 0 or more"):

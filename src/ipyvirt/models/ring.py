@@ -35,6 +35,10 @@ class Ring(Generic[T]):
     def __iter__(self) -> Iterator[T]:
         return iter(self._items)
 
+    def __getitem__(self, index: int) -> T:
+        """``ring[0]`` the oldest kept, ``ring[-1]`` the newest (as a deque indexes)."""
+        return self._items[index]
+
     def __reversed__(self) -> Iterator[T]:
         return reversed(self._items)
 
