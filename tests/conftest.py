@@ -7,12 +7,16 @@ ipyvirt's, once; a test that needs another registration runs a subprocess or a k
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import libvirt
 import pytest
 
 import ipyvirt
 
 import host
+from hammering import MainLoop
+from inproc import Run
 
 # the session's libvirtd: the fixture ipyvirt ships for other projects' tests
 pytest_plugins = ["ipyvirt.testing.fixtures"]
@@ -53,3 +57,21 @@ def registered() -> Registered:
 def libvirt_loop(registered: Registered) -> asyncio.AbstractEventLoop:
     """A new loop that the registered implementation serves for this test."""
     return registered.fresh_loop()
+
+
+@pytest.fixture
+def run(libvirt_loop: asyncio.AbstractEventLoop) -> Iterator[Run]:
+    """ipyvirt's runtime started in this process on a fresh loop; runs a coroutine there
+    (stopped afterwards)."""
+    libvirt.registerErrorHandler(lambda *a: None, None)
+    ipyvirt.start(libvirt_loop)
+    yield libvirt_loop.run_until_complete
+    ipyvirt.stop()
+
+
+@pytest.fixture
+def main() -> Iterator[MainLoop]:
+    """An asyncio loop in a thread of its own, as a kernel's main loop (tests/stress)."""
+    m = MainLoop()
+    yield m
+    m.stop()

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 
 import libvirt
 import pytest
@@ -20,22 +19,12 @@ import ipyvirt
 from ipyvirt.hub import Event
 
 from hammering import hammer
+from inproc import Run
 
 pytestmark = pytest.mark.stress
 
 
-@pytest.fixture
-def served(libvirt_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
-    libvirt.registerErrorHandler(lambda *a: None, None)
-    ipyvirt.start(libvirt_loop)
-    yield libvirt_loop
-    ipyvirt.stop()
-
-
-def test_open_use_and_close_from_many_threads(
-    served: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
-) -> None:
-    loop = served
+def test_open_use_and_close_from_many_threads(run: Run, caplog: pytest.LogCaptureFixture) -> None:
     opened: list[ipyvirt.Connection] = []
     late: list[Event] = []
     main = threading.current_thread().name
@@ -78,7 +67,7 @@ def test_open_use_and_close_from_many_threads(
             assert seen.wait(5), "an event never reached a subscriber"
             c.close()  # from this thread: handed over to the main loop
 
-    async def run() -> None:
+    async def go() -> None:
         await asyncio.get_running_loop().run_in_executor(None, hammer, 6, work)
         for _ in range(500):  # the closes handed over; a bound on a hang
             if all(c.closed_reason is not None for c in opened):
@@ -86,7 +75,7 @@ def test_open_use_and_close_from_many_threads(
             await asyncio.sleep(0.01)
 
     with caplog.at_level(logging.WARNING, "ipyvirt"):
-        loop.run_until_complete(run())
+        run(go())
     assert [r.getMessage() for r in caplog.records] == []
     assert {c.closed_reason for c in opened} == {"client"}
     assert all(c.hub.registrations() == {} for c in opened)

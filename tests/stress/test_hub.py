@@ -12,31 +12,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
 
 import libvirt
 import pytest
 
-import ipyvirt
 from ipyvirt.hub import Event, EventHub
 
 from hammering import hammer
+from inproc import Run
 
 pytestmark = pytest.mark.stress
 
 
-@pytest.fixture
-def served(libvirt_loop: asyncio.AbstractEventLoop) -> Iterator[asyncio.AbstractEventLoop]:
-    libvirt.registerErrorHandler(lambda *a: None, None)
-    ipyvirt.start(libvirt_loop)
-    yield libvirt_loop
-    ipyvirt.stop()
-
-
-def test_subscribe_and_cancel_from_many_threads(
-    served: asyncio.AbstractEventLoop, caplog: pytest.LogCaptureFixture
-) -> None:
-    loop = served
+def test_subscribe_and_cancel_from_many_threads(run: Run, caplog: pytest.LogCaptureFixture) -> None:
     # a hub of its own (a Connection's history subscribes to everything, so registrations
     # would never come and go)
     lv = libvirt.open("test:///default")
@@ -63,7 +51,7 @@ def test_subscribe_and_cancel_from_many_threads(
             sub = hub.subscribe(lambda e: None, families=families)
             sub.cancel()
 
-    async def run() -> None:
+    async def go() -> None:
         done = asyncio.get_running_loop().run_in_executor(None, hammer, 8, work)
         await done
         for _ in range(1000):  # the events queued meanwhile, then a bound on a hang
@@ -72,7 +60,7 @@ def test_subscribe_and_cancel_from_many_threads(
             await asyncio.sleep(0.01)
 
     with caplog.at_level(logging.WARNING, "ipyvirt"):
-        loop.run_until_complete(run())
+        run(go())
     assert [r.getMessage() for r in caplog.records] == []
     assert {k for k in hub.unsupported if k[0] != "secret"} == set()  # no secrets: NO_SUPPORT
     assert set(hub.registrations()) == {("domain", "lifecycle")}

@@ -13,7 +13,6 @@ import random
 import select
 import socket
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -22,35 +21,11 @@ import ipyvirt
 from ipyvirt import AsyncioEventImpl
 from ipyvirt.io_thread import IoThread
 
-from hammering import BOUND, hammer, jitter
+from hammering import BOUND, MainLoop, hammer, jitter
 
 pytestmark = pytest.mark.stress
 
 THREADS = 8
-
-
-class MainLoop:
-    """An asyncio loop running in a thread of its own, as the kernel's main loop."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="stress-main")
-        self.thread.start()
-
-    def run(self, coro: Any) -> Any:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(BOUND * 2)
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self.thread.join(BOUND)
-        self.loop.close()
-
-
-@pytest.fixture
-def main() -> Iterator[MainLoop]:
-    m = MainLoop()
-    yield m
-    m.stop()
 
 
 class Opaque:

@@ -3,11 +3,11 @@ empty state, the usage source."""
 
 from __future__ import annotations
 
-from inproc import Run, run_fixture, until  # noqa: F401 - the run fixture
-
 from ipyvirt.connection import Connection
 from ipyvirt.models.usage import PER_DOMAIN
 from ipyvirt.widgets import DomainTable, Usage
+
+from inproc import Run, until
 
 
 def test_buttons_follow_what_applies_and_the_filter(run: Run) -> None:

@@ -7,7 +7,6 @@ import time
 
 import libvirt
 import pytest
-from inproc import Run, run_fixture, until  # noqa: F401 - the run fixture
 
 import ipyvirt
 from ipyvirt.connection import Connection
@@ -15,6 +14,8 @@ from ipyvirt.models.event_history import COLUMNS, EventHistory, event_row
 from ipyvirt.models.loop_rates import LoopRates, interval_label
 from ipyvirt.models.ring import Ring
 from ipyvirt.models.usage import BULK, PER_DOMAIN, Sample, UsageSamples, read_usage
+
+from inproc import Run, until
 
 
 def test_the_test_driver_gets_usage_from_per_domain_calls() -> None:

@@ -11,9 +11,8 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import libvirt
 import pytest
@@ -22,26 +21,7 @@ import ipyvirt
 from ipyvirt.hub import Event
 from ipyvirt.records import read_recording
 
-Run = Callable[[Coroutine[Any, Any, Any]], Any]
-
-
-@pytest.fixture
-def run(libvirt_loop: asyncio.AbstractEventLoop) -> Iterator[Run]:
-    """Runs a coroutine on a loop that ipyvirt's runtime serves (stopped afterwards)."""
-    libvirt.registerErrorHandler(lambda *a: None, None)
-    ipyvirt.start(libvirt_loop)
-    yield libvirt_loop.run_until_complete
-    ipyvirt.stop()
-
-
-async def until(done: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    """Wait for *done* (a bound on a hang, not a speed check)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not done():
-        if loop.time() > deadline:
-            raise AssertionError(f"waited {timeout} s for {what}")
-        await asyncio.sleep(0.01)
+from inproc import Run, until
 
 
 def _xml(conn: libvirt.virConnect, name: str) -> str:

@@ -11,10 +11,11 @@ import re
 
 import libvirt
 import pytest
-from inproc import Run, run_fixture, until  # noqa: F401 - the run fixture
 
 import ipyvirt.widgets.domain_table as domain_table
 from ipyvirt.connection import Connection
+
+from inproc import Run, until
 
 
 def _xml(conn: libvirt.virConnect, name: str) -> str:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import threading
 from collections.abc import Callable
+from typing import Any
 
 #: how long a hand-over may take before it counts as lost (a pass takes microseconds)
 BOUND = 5.0
@@ -37,3 +39,20 @@ def jitter() -> None:
     """Now and then give the other side the CPU, so that it goes idle between bursts."""
     if random.random() < 0.05:
         os.sched_yield()
+
+
+class MainLoop:
+    """An asyncio loop running in a thread of its own, as the kernel's main loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="stress-main")
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(BOUND * 2)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(BOUND)
+        self.loop.close()
