@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Iterator
 
 import libvirt
 
@@ -59,8 +59,11 @@ async def events(
     consumer learns it missed some instead of reading a silently thinned stream.
     """
     with _watching(conn) as watcher:
-        async for event in _stream(watcher, families, kinds, subject, maxsize):
-            yield event
+        # closed with this generator, not left to the garbage collector: a consumer that
+        # leaves the loop early must cancel the subscription now, on a loop still running
+        async with contextlib.aclosing(_stream(watcher, families, kinds, subject, maxsize)) as s:
+            async for event in s:
+                yield event
 
 
 async def _stream(
@@ -69,7 +72,7 @@ async def _stream(
     kinds: Iterable[str] | None,
     subject: str | None,
     maxsize: int,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[Event] = asyncio.Queue()
     overflow: list[int] = []

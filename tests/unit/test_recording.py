@@ -7,6 +7,7 @@ bound to it) and drives test:///default, in process, from that loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import re
@@ -230,10 +231,12 @@ def test_a_replay_streams_to_async_for(run: Run, conn: ipyvirt.Connection, tmp_p
     async def read() -> list[Event]:
         got: list[Event] = []
         replayed.start()
-        async for event in ipyvirt.events(replayed, families=["network"]):
-            got.append(event)
-            if event.name == "started":
-                return got
+        # closed here, not by the garbage collector after this test's loop is gone
+        async with contextlib.aclosing(ipyvirt.events(replayed, families=["network"])) as stream:
+            async for event in stream:
+                got.append(event)
+                if event.name == "started":
+                    break
         return got
 
     assert run(read()) == [e for e in live if e.family == "network"]
