@@ -39,6 +39,32 @@ class Opaque:
         self.freed += 1
 
 
+def watch_until_dispatched(
+    impl: AsyncioEventImpl, a: socket.socket, b: socket.socket, opaques: list[Opaque]
+) -> int:
+    """Watch *a* for reading with a fresh opaque (kept in *opaques*), make it readable from
+    *b*, and wait for the dispatch; the watch's id. Its callback counts in ``late`` any run
+    after its free function."""
+    seen = threading.Event()
+    opaque = Opaque()
+    opaques.append(opaque)
+
+    def on_fd(watch: int, fd: int, events: int, o: Opaque) -> None:
+        if o.freed:
+            o.late += 1
+        try:
+            a.recv(64)
+        except BlockingIOError:
+            pass
+        seen.set()
+
+    w = impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, opaque, opaque.free)
+    assert w > 0
+    b.send(b"x")
+    assert seen.wait(BOUND), "a readable fd was never dispatched (lost across a bind?)"
+    return w
+
+
 def test_io_thread_wake_up_from_many_threads() -> None:
     """IoThread.call_soon_threadsafe: every queued call runs, rounds after round, however the
     producers interleave with the thread's drain-then-clear (the lost wake-up)."""
@@ -81,23 +107,7 @@ def test_watches_from_many_threads_while_the_io_thread_dispatches(main: MainLoop
         a, b = socket.socketpair()
         a.setblocking(False)
         for _ in range(150):
-            seen = threading.Event()
-            opaque = Opaque()
-            opaques.append(opaque)
-
-            def on_fd(watch: int, fd: int, events: int, o: Opaque, seen: threading.Event = seen):
-                if o.freed:
-                    o.late += 1
-                try:
-                    a.recv(64)
-                except BlockingIOError:
-                    pass
-                seen.set()
-
-            w = impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, opaque, opaque.free)
-            assert w > 0
-            b.send(b"x")
-            assert seen.wait(BOUND), "a readable fd was never dispatched"
+            w = watch_until_dispatched(impl, a, b, opaques)
             impl.update_handle(w, 0)
             jitter()
             impl.update_handle(w, ipyvirt.HANDLE_READABLE)
@@ -200,22 +210,7 @@ def test_binding_back_and_forth_while_threads_use_the_watches(main: MainLoop) ->
         a, b = socket.socketpair()
         a.setblocking(False)
         while not stop.is_set():
-            seen = threading.Event()
-            opaque = Opaque()
-            opaques.append(opaque)
-
-            def on_fd(watch: int, fd: int, events: int, o: Opaque, seen: threading.Event = seen):
-                if o.freed:
-                    o.late += 1
-                try:
-                    a.recv(64)
-                except BlockingIOError:
-                    pass
-                seen.set()
-
-            w = impl.add_handle(a.fileno(), ipyvirt.HANDLE_READABLE, on_fd, opaque, opaque.free)
-            b.send(b"x")
-            assert seen.wait(BOUND), "a watch stopped dispatching across a bind"
+            w = watch_until_dispatched(impl, a, b, opaques)
             assert impl.remove_handle(w) == 0
         a.close()
         b.close()
