@@ -59,6 +59,9 @@ class IoThread:
         self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._woken = False
+        # Guards the wake pipe's fds against close(): a producer that passed the closed check
+        # must not write to an fd that close() released (or that a new file reuses).
+        self._fds = threading.Lock()
         self._stopping = False
         self._closed = False
         self.ident: int | None = None
@@ -122,10 +125,13 @@ class IoThread:
             self._wake()
 
     def _wake(self) -> None:
-        try:
-            os.write(self._wake_w, b"\0")
-        except BlockingIOError:  # the pipe is full of wake-ups already
-            pass
+        with self._fds:
+            if self._closed:  # closed meanwhile: no thread to wake, no fd to write to
+                return
+            try:
+                os.write(self._wake_w, b"\0")
+            except BlockingIOError:  # the pipe is full of wake-ups already
+                pass
 
     # -- the thread -----------------------------------------------------------------------------
 
@@ -158,9 +164,13 @@ class IoThread:
             self._thread.join(10)
 
     def close(self) -> None:
-        """Stop, and release the wake pipe: hand-overs raise RuntimeError from now on."""
+        """Stop, and release the wake pipe: hand-overs raise RuntimeError from now on (one
+        racing the close may be queued and never run: close a thread once its lane was
+        bound elsewhere, as runtime.stop and bind() do)."""
         self.stop()
-        if not self._closed:
+        with self._fds:
+            if self._closed:
+                return
             self._closed = True
             try:
                 self._poller.unregister(self._wake_r)
