@@ -26,6 +26,7 @@ Answer = Callable[[dict[str, Any]], str]
 class Reply:
     """What one execute_request produced on iopub."""
 
+    #: the execute_reply's status: "ok", "error", or "aborted" (ipykernel skipped the cell)
     status: str = ""
     stdout: str = ""
     stderr: str = ""
@@ -44,6 +45,9 @@ class Reply:
 
     def ok(self) -> Reply:
         assert self.error is None, f"{self.error}\n{''.join(self.traceback)}\n{self.stderr}"
+        # a UsageError fails the cell with no error message, only a stderr line
+        assert self.status != "error", f"the cell failed: {self.stderr}"
+        assert self.status == "ok", f"the cell did not run: its execute_reply says {self.status!r}"
         return self
 
 
@@ -65,6 +69,8 @@ class Kernel:
         self.kc.wait_for_ready(timeout=60)
         #: iopub messages that arrived between cells (no execute_request running)
         self.between: list[dict[str, Any]] = []
+        #: execute_reply statuses read from the shell channel, by request msg_id
+        self._statuses: dict[str, str] = {}
 
     def execute(
         self,
@@ -82,27 +88,44 @@ class Kernel:
         is the reply. *allow_stdin* defaults to whether there is an *answer*.
         """
         allow = answer is not None if allow_stdin is None else allow_stdin
-        return self.collect(self.submit(code, subshell_id, allow_stdin=allow), timeout, answer)
+        # Nothing is queued behind a cell that is waited for, so an error in it has nothing
+        # to abort. With stop_on_error, ipykernel 6 keeps aborting for one turn of its loop
+        # after the error's reply, and the next cell, sent at once, could be skipped (its
+        # execute_reply says "aborted"; ok() catches that, which is how this was found).
+        msg_id = self.submit(code, subshell_id, allow_stdin=allow, stop_on_error=False)
+        return self.collect(msg_id, timeout, answer)
 
     def submit(
-        self, code: str, subshell_id: str | None = None, *, allow_stdin: bool = False
+        self,
+        code: str,
+        subshell_id: str | None = None,
+        *,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
     ) -> str:
         """Send *code* to run and return its msg_id without waiting (see :meth:`collect`).
 
         With *allow_stdin* the kernel sends input requests (see :meth:`collect`'s *answer*);
-        without, ``input()`` in the cell raises StdinNotImplementedError.
+        without, ``input()`` in the cell raises StdinNotImplementedError. *stop_on_error*
+        (what JupyterLab sends) has the kernel abort requests queued behind a failing one.
         """
         self.drain()
-        return self._send(code, subshell_id, allow_stdin)
+        return self._send(code, subshell_id, allow_stdin, stop_on_error)
 
-    def _send(self, code: str, subshell_id: str | None = None, allow_stdin: bool = False) -> str:
+    def _send(
+        self,
+        code: str,
+        subshell_id: str | None = None,
+        allow_stdin: bool = False,
+        stop_on_error: bool = True,
+    ) -> str:
         content = {
             "code": code,
             "silent": False,
             "store_history": True,
             "user_expressions": {},
             "allow_stdin": allow_stdin,
-            "stop_on_error": True,
+            "stop_on_error": stop_on_error,
         }
         msg = self.kc.session.msg("execute_request", content)
         if subshell_id is not None:
@@ -132,6 +155,7 @@ class Kernel:
                 self.between.append(msg)
                 continue
             if _take(reply, msg):
+                reply.status = self._status(msg_id, deadline)
                 return reply
 
     def run_all(
@@ -165,7 +189,25 @@ class Kernel:
                 self.between.append(msg)
             elif _take(replies[parent], msg):
                 pending.discard(parent)
+        for msg_id in ids:
+            replies[msg_id].status = self._status(msg_id, deadline)
         return [replies[msg_id] for msg_id in ids]
+
+    def _status(self, msg_id: str, deadline: float) -> str:
+        """The status of request *msg_id*'s execute_reply, read from the shell channel (it
+        may come before or after the idle status on iopub); replies to other requests are
+        kept for their own turn."""
+        while msg_id not in self._statuses:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise TimeoutError(f"no execute_reply for {msg_id}")
+            try:
+                msg = self.kc.get_shell_msg(timeout=left)
+            except queue.Empty:
+                continue
+            if msg["msg_type"] == "execute_reply":
+                self._statuses[msg["parent_header"]["msg_id"]] = msg["content"]["status"]
+        return self._statuses.pop(msg_id)
 
     def _answer_input(self, msg_id: str, reply: Reply, answer: Answer) -> bool:
         """Answer one pending input request of cell *msg_id*, if there is one."""
@@ -193,8 +235,14 @@ class Kernel:
     def supports(self, feature: str) -> bool:
         """Whether the kernel lists *feature* (e.g. ``"kernel subshells"``) in its
         kernel_info_reply's ``supported_features``."""
-        reply = self.kc.kernel_info(reply=True, timeout=30)
-        return feature in reply["content"].get("supported_features", [])
+        msg_id = self.kc.kernel_info()
+        deadline = time.monotonic() + 30
+        while True:  # as _status does, keeping execute_replies for their cells
+            msg = self.kc.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
+            if msg["msg_type"] == "execute_reply":
+                self._statuses[msg["parent_header"]["msg_id"]] = msg["content"]["status"]
+            elif msg["parent_header"].get("msg_id") == msg_id:
+                return feature in msg["content"].get("supported_features", [])
 
     def create_subshell(self) -> str:
         """A new subshell's id; fails at once on a kernel without subshells (ipykernel < 7),
@@ -240,6 +288,5 @@ def _take(reply: Reply, msg: dict[str, Any]) -> bool:
         reply.error = (c["ename"], c["evalue"])
         reply.traceback = c["traceback"]
     elif kind == "status" and c["execution_state"] == "idle":
-        reply.status = "error" if reply.error else "ok"
         return True
     return False

@@ -227,10 +227,11 @@ def test_a_raising_subscriber_is_reported_and_later_events_arrive(kernel: Kernel
 )
 def test_magic_misuse_is_one_line(kernel: Kernel, line: str, says: str) -> None:
     kernel.execute("%load_ext ipyvirt").ok()
-    reply = kernel.execute(line).ok()
+    reply = kernel.execute(line)
     if not says.startswith("UsageError"):
-        assert says in reply.stdout and not reply.stderr, reply
+        assert says in reply.ok().stdout and not reply.stderr, reply
         return
+    assert (reply.status, reply.error) == ("error", None)  # failed, with no traceback
     assert reply.stderr.startswith(says), reply.stderr
     assert reply.stderr.count("\n") == 1, reply.stderr  # one line, no traceback
 
@@ -445,3 +446,16 @@ def test_loaded_from_config_finishes_in_the_first_cell() -> None:
         ]
     finally:
         kernel.shutdown()
+
+
+def test_a_cell_the_kernel_skips_is_not_reported_ok(kernel: Kernel) -> None:
+    """The harness reads each cell's execute_reply: with stop_on_error (what JupyterLab
+    sends), a cell queued behind a failing one is aborted, and ok() says it did not run."""
+    failing = kernel.submit("raise ValueError('stop here')")
+    behind = kernel._send("ran = True")  # queued while the first one runs
+    assert kernel.collect(failing).status == "error"
+    skipped = kernel.collect(behind)
+    assert (skipped.status, skipped.error) == ("aborted", None)
+    with pytest.raises(AssertionError, match="did not run: its execute_reply says 'aborted'"):
+        skipped.ok()
+    assert kernel.value("'ran' in globals()") is False
