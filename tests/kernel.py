@@ -232,6 +232,13 @@ class Kernel:
             except queue.Empty:
                 return self.between
 
+    def send_custom(self, comm_id: str, content: dict[str, Any]) -> None:
+        """Send what a widget's view sends with ``model.send(content)`` (an anywidget custom
+        message) to the widget with *comm_id* (its ``model_id``), as the browser does."""
+        data = {"method": "custom", "content": content}
+        msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        self.kc.shell_channel.send(msg)
+
     def supports(self, feature: str) -> bool:
         """Whether the kernel lists *feature* (e.g. ``"kernel subshells"``) in its
         kernel_info_reply's ``supported_features``."""
