@@ -59,8 +59,10 @@ class IoThread:
         self._calls: deque[tuple[Callable[..., object], tuple[Any, ...]]] = deque()
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self._woken = False
-        # Guards the wake pipe's fds against close(): a producer that passed the closed check
-        # must not write to an fd that close() released (or that a new file reuses).
+        # Guards the life changes (start, stop, close) and the wake pipe's fds. A producer
+        # that passed the closed check must not write to an fd that close() released (or that
+        # a new file reuses); a start() that races stop() or close() must not register the
+        # wake pipe's fd (perhaps already another file's number) nor run the thread.
         self._fds = threading.Lock()
         self._stopping = False
         self._closed = False
@@ -72,10 +74,17 @@ class IoThread:
         return f"<IoThread {self.name} {state}>"
 
     def start(self) -> IoThread:
-        """Start waiting and dispatching; returns the thread, for chaining."""
-        # The wake pipe sits in the same epoll set; dispatch finds no watch on it.
-        self._poller.register(self._wake_r, select.EPOLLIN)
-        self._thread.start()
+        """Start waiting and dispatching; returns the thread, for chaining. A thread stopped
+        (or closed) before it started never starts: it would find nothing to serve."""
+        # Invariant: once stop() has set _stopping (under the lock), no start() registers the
+        # wake pipe or starts the thread; a start() that got the lock first has started the
+        # thread (is_alive() is True when Thread.start() returns), so stop() joins it.
+        with self._fds:
+            if self._stopping or self._closed or self._thread.ident is not None:
+                return self  # stopped or closed first, or started already
+            # The wake pipe sits in the same epoll set; dispatch finds no watch on it.
+            self._poller.register(self._wake_r, select.EPOLLIN)
+            self._thread.start()
         return self
 
     # -- what a lane calls, like an asyncio loop's ----------------------------------------------
@@ -92,8 +101,7 @@ class IoThread:
     def attach(self, fd: int, ready: Callable[[], object]) -> None:
         """Start dispatching (a lane's runner starts serving the watches here): the thread
         waits on the poller it was built with, so *fd* and *ready* are not needed."""
-        if not self._thread.is_alive() and self._thread.ident is None:
-            self.start()
+        self.start()  # once: start() does nothing the second time
 
     def detach(self, fd: int) -> None:
         """Nothing to do: whoever bound the thread stops it (:meth:`stop`) before binding
@@ -158,7 +166,8 @@ class IoThread:
 
     def stop(self) -> None:
         """Stop the thread after its current round; queued calls stay for the next lane."""
-        self._stopping = True
+        with self._fds:  # see start()
+            self._stopping = True
         if self._thread.is_alive():
             self._wake()
             self._thread.join(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 
 import ipyvirt
 from ipyvirt import AsyncioEventImpl
+from ipyvirt.io_thread import IoThread
 
 
 @pytest.fixture
@@ -170,3 +172,35 @@ def test_a_later_bind_wins_over_an_earlier_switch_still_queued() -> None:
         loop.close()
         a.close()
         b.close()
+
+
+@pytest.mark.parametrize("first", ["stop", "close"])
+def test_a_thread_stopped_before_it_started_never_starts(first: str) -> None:
+    """bind() may start a thread (on the main loop) after its binder stopped or closed it:
+    the late start must not register the wake pipe's fd (closed, perhaps reused by now)."""
+    import select
+
+    poller = select.epoll()
+    thread = IoThread(poller, lambda ready: None, "late")
+    getattr(thread, first)()
+    assert thread.start() is thread
+    assert not thread.is_running() and thread.ident is None
+    assert poller.poll(0) == []
+    other_r, other_w = os.pipe()  # takes the numbers close() released, if it did
+    poller.register(other_r, select.EPOLLIN)  # no EEXIST: the late start registered nothing
+    thread.close()
+    poller.close()
+    os.close(other_r)
+    os.close(other_w)
+
+
+def test_starting_twice_starts_once() -> None:
+    import select
+
+    poller = select.epoll()
+    thread = IoThread(poller, lambda ready: None, "twice")
+    thread.attach(-1, lambda: None)
+    thread.attach(-1, lambda: None)
+    assert thread.is_running()
+    thread.close()
+    poller.close()
