@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -24,6 +23,7 @@ from ipyvirt.connect_errors import explain
 from ipyvirt.credentials import Prompt, open_with
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event, EventHub, Subscription, decode
+from ipyvirt.models.ring import Ring
 from ipyvirt.names import close_reason_name
 
 __all__ = ["ConnectFailed", "Connection", "NoSuchDomain"]
@@ -121,8 +121,7 @@ class Connection:
         self.hub = EventHub(self._watch, self.name)
         self.closed_reason: str | None = None
         #: the latest events of every family, oldest first (``%virt events``)
-        self.history: deque[Event] = deque(maxlen=history)
-        self.dropped = 0
+        self.history: Ring[Event] = Ring(history)
         self._recorder: Subscription | None = None
         if history:
             self._recorder = self.hub.subscribe(self._record)
@@ -146,9 +145,12 @@ class Connection:
             log.info("ipyvirt: watching %s on its own connection (%s)", self.uri, err)
             return conn, True
 
+    @property
+    def dropped(self) -> int:
+        """Events pushed out of :attr:`history`."""
+        return self.history.dropped
+
     def _record(self, event: Event) -> None:
-        if len(self.history) == self.history.maxlen:
-            self.dropped += 1
         self.history.append(event)
 
     def subscribe(

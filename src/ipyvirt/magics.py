@@ -24,6 +24,7 @@ from ipyvirt.commands import HelpRequested, build_parser, overview
 from ipyvirt.connection import ConnectFailed, Connection
 from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
+from ipyvirt.models.event_history import COLUMNS, event_row
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
 from ipyvirt.widgets.base import Coalescer
 
@@ -232,9 +233,7 @@ class _Follower:
 
 def _event_table(conn: Connection, last: int, why: str = "") -> Table:
     events = list(conn.history)[-last:] if last > 0 else []
-    rows = tuple((e.clock, e.family, e.subject, e.name, e.detail) for e in events)
+    rows = tuple(event_row(e) for e in events)
     older = len(conn.history) - len(events) + conn.dropped
     note = "; ".join(filter(None, (f"{older} older events not shown" if older else "", why)))
-    return Table(
-        ("time", "family", "subject", "event", "detail"), rows, f"events on {conn.name}", note
-    )
+    return Table(COLUMNS, rows, f"events on {conn.name}", note)

@@ -18,7 +18,6 @@ import itertools
 import math
 import threading
 import weakref
-from collections import deque
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -30,6 +29,7 @@ from ipyvirt.connection import Connection
 from ipyvirt.domains import DomainRow
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import EventHub
+from ipyvirt.models.ring import Ring
 from ipyvirt.names import state_name, state_reason_name
 from ipyvirt.records import Entry, Recording, read_recording
 
@@ -202,8 +202,7 @@ class Replay(Connection):
         self.shares_connection = True
         self.hub = EventHub(self._watch, self.name)
         self.closed_reason = None
-        self.history = deque(maxlen=max(len(recording), 1))
-        self.dropped = 0
+        self.history = Ring(max(len(recording), 1))
         self._recorder = self.hub.subscribe(self._record)
 
         self.recording = recording
