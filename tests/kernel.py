@@ -232,11 +232,16 @@ class Kernel:
             except queue.Empty:
                 return self.between
 
-    def send_custom(self, comm_id: str, content: dict[str, Any]) -> None:
+    def send_custom(
+        self, comm_id: str, content: dict[str, Any], subshell_id: str | None = None
+    ) -> None:
         """Send what a widget's view sends with ``model.send(content)`` (an anywidget custom
-        message) to the widget with *comm_id* (its ``model_id``), as the browser does."""
+        message) to the widget with *comm_id* (its ``model_id``), as the browser does; with
+        *subshell_id*, to that subshell, as JupyterLab's ``commsOverSubshells`` does."""
         data = {"method": "custom", "content": content}
         msg = self.kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data})
+        if subshell_id is not None:
+            msg["header"]["subshell_id"] = subshell_id
         self.kc.shell_channel.send(msg)
 
     def supports(self, feature: str) -> bool:

@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import anywidget
+import ipywidgets
 import libvirt
 
 from ipyvirt.connection import Connection
 from ipyvirt.widgets.base import LIVE, OnMain, as_connection, need_runtime
 
-__all__ = ["View", "css", "esm"]
+__all__ = ["View", "css", "esm", "shared_layout"]
 
 STATIC = Path(__file__).with_name("static")
 
@@ -42,6 +43,19 @@ def css(name: str) -> str:
     return (STATIC / "common.css").read_text() + (own.read_text() if own.exists() else "")
 
 
+_shared_layout: ipywidgets.Layout | None = None
+
+
+def shared_layout() -> ipywidgets.Layout:
+    """One Layout model for every view (and the dashboard's tabs): a DOMWidget opens a comm
+    for its Layout, and ours never set one, so they share it (a new one once it was closed,
+    by ``Widget.close_all()``, say)."""
+    global _shared_layout
+    if _shared_layout is None or _shared_layout.comm is None:
+        _shared_layout = ipywidgets.Layout()
+    return _shared_layout
+
+
 class View(anywidget.AnyWidget):
     """A live widget in one comm: owns or shares a :class:`~ipyvirt.Connection`, closes once
     (also when ``%unload_ext ipyvirt`` or its connection closes), and handles the view's
@@ -50,6 +64,10 @@ class View(anywidget.AnyWidget):
     Subclasses set ``_esm = esm("name")`` and ``_css = css("name")``, call :meth:`_live` in
     ``__init__`` after ``super().__init__()``, and implement :meth:`_handle`.
     """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("layout", shared_layout())
+        super().__init__(**kwargs)
 
     def _live(self, conn: Connection | libvirt.virConnect | None) -> None:
         """Start living: on *conn* (None: a view of the runtime itself, no connection)."""
