@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from ipyvirt.asyncio_impl import AsyncioEventImpl
 from ipyvirt.connection import ConnectFailed, Connection, NoSuchDomain
-from ipyvirt.errors import EventLoopAlreadyRegistered, IpyvirtError, LoopBusy, LoopNotRunning
+from ipyvirt.errors import (
+    EventLoopAlreadyRegistered,
+    IpyvirtError,
+    LoopBusy,
+    LoopNotRunning,
+    NoSuchNetwork,
+    NoSuchPool,
+)
 from ipyvirt.eventimpl import (
     HANDLE_ERROR,
     HANDLE_HANGUP,
@@ -17,6 +24,7 @@ from ipyvirt.eventimpl import (
     EventImpl,
     registered_impl,
 )
+from ipyvirt.explore import Domain
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.recording import Recorder, record
 from ipyvirt.records import Recording, RecordingError, read_recording, to_pandas, to_records
@@ -50,6 +58,7 @@ __all__ = [
     "AsyncioEventImpl",
     "ConnectFailed",
     "Connection",
+    "Domain",
     "Event",
     "EventImpl",
     "EventLoopAlreadyRegistered",
@@ -58,6 +67,8 @@ __all__ = [
     "LoopNotRunning",
     "LoopStatistics",
     "NoSuchDomain",
+    "NoSuchNetwork",
+    "NoSuchPool",
     "Recorder",
     "Recording",
     "RecordingError",

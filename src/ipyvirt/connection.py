@@ -18,10 +18,11 @@ from typing import Any
 
 import libvirt
 
-from ipyvirt import runtime
+from ipyvirt import explore, runtime
 from ipyvirt.connect_errors import explain
 from ipyvirt.credentials import Prompt, open_with
-from ipyvirt.errors import IpyvirtError
+from ipyvirt.errors import IpyvirtError, known_names
+from ipyvirt.explore import Domain
 from ipyvirt.hub import Event, EventHub, Subscription, decode
 from ipyvirt.models.ring import Ring
 from ipyvirt.names import close_reason_name
@@ -165,18 +166,47 @@ class Connection:
         including the connection's close). See :meth:`ipyvirt.hub.EventHub.subscribe`."""
         return self.hub.subscribe(callback, families=families, kinds=kinds, subject=subject)
 
-    def domain(self, name: str) -> libvirt.virDomain:
-        """The domain called *name*, on the connection you act through."""
+    def domain(self, name: str) -> Domain:
+        """The domain called *name*, on the connection you act through: a
+        ``libvirt.virDomain`` that also has :meth:`~ipyvirt.Domain.details`."""
         try:
-            return self.conn.lookupByName(name)
+            dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as err:
             if err.get_error_code() != libvirt.VIR_ERR_NO_DOMAIN:
                 raise ConnectFailed(f"{self.uri}: {err.get_error_message()}") from None
-            known = sorted(d.name() for d in self.conn.listAllDomains())
-            listed = ", ".join(known[:10]) + (", ..." if len(known) > 10 else "") or "none"
-            raise NoSuchDomain(
-                f"no domain named {name!r} on {self.uri} (there are: {listed})"
-            ) from None
+            known = known_names(d.name() for d in self.conn.listAllDomains())
+            raise NoSuchDomain(f"no domain named {name!r} on {self.uri} ({known})") from None
+        return Domain(dom, self.history)
+
+    # -- the hypervisor, read from code (ipyvirt.explore; each read is fresh) ---------------
+
+    def host(self) -> explore.Host:
+        """The host: versions, CPUs, memory, NUMA cells, this URI and whether read-only."""
+        return explore.host(self.conn, readonly=self.readonly)
+
+    def networks(self) -> explore.Listing[explore.Network]:
+        """Every virtual network, with its DHCP leases where the driver has them."""
+        return explore.networks(self.conn)
+
+    def network(self, name: str) -> explore.Network:
+        """The network called *name* (:class:`NoSuchNetwork` names the ones there are)."""
+        return explore.network(self.conn, name)
+
+    def pools(self) -> explore.Listing[explore.Pool]:
+        """Every storage pool, with its volumes."""
+        return explore.pools(self.conn)
+
+    def pool(self, name: str) -> explore.Pool:
+        """The storage pool called *name* (:class:`NoSuchPool` names the ones there are)."""
+        return explore.pool(self.conn, name)
+
+    def devices(self) -> explore.Listing[explore.Device]:
+        """The node devices, as a tree by parent."""
+        return explore.devices(self.conn)
+
+    def secrets(self) -> explore.Listing[explore.Secret]:
+        """The secrets: what each is for, never its value."""
+        return explore.secrets(self.conn)
 
     @property
     def reader(self) -> libvirt.virConnect:

@@ -20,6 +20,8 @@ class Table:
     title: str = ""
     #: a line under the table ("3 more not shown" ...)
     note: str = ""
+    #: what shows in place of rows when there are none
+    empty: str = "(none)"
 
     def __repr__(self) -> str:
         cells = [self.columns, *((str(c) for c in row) for row in self.rows)]
@@ -31,7 +33,7 @@ class Table:
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
         if not self.rows:
-            lines.append("(none)")
+            lines.append(self.empty)
         if self.note:
             lines.append(self.note)
         return "\n".join(lines)
@@ -43,7 +45,7 @@ class Table:
             for row in self.rows
         )
         if not self.rows:
-            body = f'<tr><td colspan="{len(self.columns)}">(none)</td></tr>'
+            body = f'<tr><td colspan="{len(self.columns)}">{html.escape(self.empty)}</td></tr>'
         title = f"<caption>{html.escape(self.title)}</caption>" if self.title else ""
         note = f"<div>{html.escape(self.note)}</div>" if self.note else ""
         return f"<table>{title}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{note}"

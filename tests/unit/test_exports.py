@@ -1,5 +1,6 @@
-"""The public API is exactly ``ipyvirt.__all__``, ``ipyvirt.widgets.__all__`` and
-``ipyvirt.testing.__all__``, and importing ``ipyvirt`` stays light."""
+"""The public API is exactly ``ipyvirt.__all__``, ``ipyvirt.widgets.__all__``,
+``ipyvirt.explore.__all__`` and ``ipyvirt.testing.__all__``, and importing ``ipyvirt`` stays
+light."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 
 import ipyvirt
+import ipyvirt.explore
 import ipyvirt.testing
 import ipyvirt.widgets
 
@@ -21,6 +23,7 @@ def test_public_names() -> None:
             "AsyncioEventImpl",
             "Connection",
             "ConnectFailed",
+            "Domain",
             "Event",
             "EventImpl",
             "EventLoopAlreadyRegistered",
@@ -29,6 +32,8 @@ def test_public_names() -> None:
             "LoopNotRunning",
             "LoopStatistics",
             "NoSuchDomain",
+            "NoSuchNetwork",
+            "NoSuchPool",
             "Recorder",
             "Recording",
             "RecordingError",
@@ -60,6 +65,42 @@ def test_widget_names() -> None:
     )
     for name in ipyvirt.widgets.__all__:
         assert hasattr(ipyvirt.widgets, name), name
+
+
+def test_explore_names() -> None:
+    assert sorted(ipyvirt.explore.__all__) == sorted(
+        [
+            "NA",
+            "Console",
+            "Device",
+            "Disk",
+            "Domain",
+            "DomainDetails",
+            "Graphics",
+            "Host",
+            "Lease",
+            "Listing",
+            "Network",
+            "Nic",
+            "NumaCell",
+            "Pool",
+            "Record",
+            "Secret",
+            "Snapshot",
+            "Volume",
+            "devices",
+            "domain_details",
+            "host",
+            "network",
+            "networks",
+            "pool",
+            "pools",
+            "secrets",
+        ]
+    )
+    for name in ipyvirt.explore.__all__:
+        assert hasattr(ipyvirt.explore, name), name
+    assert ipyvirt.Domain is ipyvirt.explore.Domain
 
 
 def test_testing_names() -> None:

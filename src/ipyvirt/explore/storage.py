@@ -1,0 +1,164 @@
+"""Storage pools and their volumes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import libvirt
+
+from ipyvirt.errors import NoSuchPool, known_names
+from ipyvirt.explore.listing import Listing, Record, cell, libvirt_connection, optional, size, xml
+
+__all__ = ["Pool", "Volume", "pool", "pools"]
+
+#: libvirt's virStoragePoolState, by value
+POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
+#: libvirt's virStorageVolType, by value
+VOLUME_TYPES = ("file", "block", "dir", "network", "netdir", "ploop")
+
+
+def _named(names: tuple[str, ...], value: int) -> str:
+    return names[value] if 0 <= value < len(names) else f"unknown ({value})"
+
+
+@dataclass(frozen=True)
+class Volume(Record):
+    """One volume of a pool; sizes in bytes."""
+
+    COLUMNS = ("pool", "name", "type", "capacity", "allocation", "path")
+
+    pool: str
+    name: str
+    type: str
+    capacity: int
+    allocation: int
+    path: str | None
+
+    def cells(self) -> tuple[object, ...]:
+        return (
+            self.pool,
+            self.name,
+            self.type,
+            size(self.capacity),
+            size(self.allocation),
+            cell(self.path),
+        )
+
+
+@dataclass(frozen=True)
+class Pool(Record):
+    """One storage pool; sizes in bytes. ``volumes`` is None while the pool is inactive
+    (libvirt lists an active pool's volumes only)."""
+
+    COLUMNS = (
+        "name",
+        "state",
+        "type",
+        "capacity",
+        "allocation",
+        "available",
+        "autostart",
+        "volumes",
+        "path",
+    )
+
+    name: str
+    uuid: str
+    state: str
+    #: "dir", "fs", "logical", "disk", "iscsi", ...
+    type: str
+    path: str | None
+    capacity: int
+    allocation: int
+    available: int
+    autostart: bool
+    persistent: bool
+    volumes: Listing[Volume] | None
+
+    def cells(self) -> tuple[object, ...]:
+        return (
+            self.name,
+            self.state,
+            self.type,
+            size(self.capacity),
+            size(self.allocation),
+            size(self.available),
+            cell(self.autostart),
+            cell(None if self.volumes is None else len(self.volumes)),
+            cell(self.path),
+        )
+
+    def to_record(self) -> dict[str, Any]:
+        out = super().to_record()
+        out["volumes"] = None if self.volumes is None else len(self.volumes)
+        return out
+
+
+def pools(conn: object) -> Listing[Pool]:
+    """Every storage pool of *conn* (a ``libvirt.virConnect`` or an
+    :class:`ipyvirt.Connection`), sorted by name, with their volumes."""
+    c = libvirt_connection(conn)
+    found = optional(c.listAllStoragePools)
+    if found is None:
+        return Listing(Pool.COLUMNS, (), "storage pools", supported=False)
+    rows = []
+    for p in sorted(found, key=lambda p: p.name()):
+        try:
+            rows.append(read_pool(p))
+        except libvirt.libvirtError as err:
+            if err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise  # one undefined meanwhile is left out
+    return Listing(Pool.COLUMNS, tuple(rows), "storage pools")
+
+
+def pool(conn: object, name: str) -> Pool:
+    """The pool called *name*; :class:`ipyvirt.NoSuchPool` names the ones there are."""
+    c = libvirt_connection(conn)
+    try:
+        found = c.storagePoolLookupByName(name)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+            raise
+        known = known_names(p.name() for p in optional(c.listAllStoragePools) or [])
+        raise NoSuchPool(f"no storage pool named {name!r} on {c.getURI()} ({known})") from None
+    return read_pool(found)
+
+
+def read_pool(p: libvirt.virStoragePool) -> Pool:
+    """One pool and its volumes, fresh from libvirt (without a refresh: call the pool's
+    ``refresh()`` first to see files added behind libvirt's back)."""
+    desc = xml(p.XMLDesc())
+    state, capacity, allocation, available = p.info()
+    name = p.name()
+    vols = optional(p.listAllVolumes) if state != libvirt.VIR_STORAGE_POOL_INACTIVE else None
+    volumes = None
+    if vols is not None:
+        read = (_volume(name, v) for v in sorted(vols, key=lambda v: v.name()))
+        volumes = Listing(
+            Volume.COLUMNS, tuple(v for v in read if v is not None), f"volumes in {name}"
+        )
+    return Pool(
+        name=name,
+        uuid=p.UUIDString(),
+        state=_named(POOL_STATES, state),
+        type=desc.get("type", ""),
+        path=desc.findtext("target/path"),
+        capacity=capacity,
+        allocation=allocation,
+        available=available,
+        autostart=bool(p.autostart()),
+        persistent=bool(p.isPersistent()),
+        volumes=volumes,
+    )
+
+
+def _volume(pool_name: str, vol: libvirt.virStorageVol) -> Volume | None:
+    try:
+        kind, capacity, allocation = vol.info()
+        path = optional(vol.path)
+    except libvirt.libvirtError as err:
+        if err.get_error_code() == libvirt.VIR_ERR_NO_STORAGE_VOL:
+            return None  # deleted meanwhile
+        raise
+    return Volume(pool_name, vol.name(), _named(VOLUME_TYPES, kind), capacity, allocation, path)
