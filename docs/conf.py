@@ -35,7 +35,7 @@ nitpick_ignore_regex = [
     ("py:.*", r"(asyncio|collections|concurrent\.futures|pathlib|threading|typing)\..*"),
     ("py:.*", r"pandas\..*"),
     # type variables of generic classes (OffLoop[R]) are no documented objects
-    ("py:class", r"ipyvirt\.models\.\w+\.[A-Z]"),
+    ("py:class", r"ipyvirt\.(models|explore)\.\w+\.[A-Z]"),
     ("py:.*", r"libvirt\..*"),
     ("py:.*", r"ipywidgets\..*|traitlets\..*|IPython\..*"),
     ("py:.*", r"ipyvirt\.(.+\.)?_\w+"),

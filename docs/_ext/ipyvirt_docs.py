@@ -16,7 +16,7 @@ from sphinx.util.docutils import SphinxDirective
 logger = logging.getLogger(__name__)
 
 #: the modules whose ``__all__`` is the public API, each documented in full
-PUBLIC_MODULES = ("ipyvirt", "ipyvirt.widgets", "ipyvirt.testing")
+PUBLIC_MODULES = ("ipyvirt", "ipyvirt.widgets", "ipyvirt.explore", "ipyvirt.testing")
 
 
 class ConformanceClauses(SphinxDirective):

@@ -168,7 +168,7 @@ class Connection:
 
     def domain(self, name: str) -> Domain:
         """The domain called *name*, on the connection you act through: a
-        ``libvirt.virDomain`` that also has :meth:`~ipyvirt.Domain.details`."""
+        ``libvirt.virDomain`` that also has :meth:`~ipyvirt.explore.Domain.details`."""
         try:
             dom = self.conn.lookupByName(name)
         except libvirt.libvirtError as err:

@@ -15,6 +15,8 @@ __all__ = ["Table", "Tables", "domain_table", "loop_table"]
 
 @dataclass(frozen=True)
 class Table:
+    """Rows under named columns: aligned text as its ``repr``, an HTML table in a notebook."""
+
     columns: tuple[str, ...]
     rows: tuple[tuple[object, ...], ...]
     title: str = ""

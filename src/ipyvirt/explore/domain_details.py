@@ -31,7 +31,7 @@ _KIB = 1024
 
 @dataclass(frozen=True)
 class DomainDetails(Record):
-    """A domain as :meth:`ipyvirt.Domain.details` reads it; sizes in bytes, None (shown
+    """A domain as :meth:`ipyvirt.explore.Domain.details` reads it; sizes in bytes, None (shown
     "n/a") where the driver cannot say."""
 
     name: str
@@ -145,7 +145,7 @@ class Domain(libvirt.virDomain):  # type: ignore[misc]  # libvirt ships no types
         self._history = history
 
     def details(self) -> DomainDetails:
-        """The domain in depth, fresh from libvirt: see :class:`DomainDetails`."""
+        """The domain in depth, fresh from libvirt: see :class:`~ipyvirt.explore.DomainDetails`."""
         return domain_details(self, started=self._started())
 
     def _started(self) -> float | None:
