@@ -176,6 +176,8 @@ class Connection:
                 raise ConnectFailed(f"{self.uri}: {err.get_error_message()}") from None
             known = known_names(d.name() for d in self.conn.listAllDomains())
             raise NoSuchDomain(f"no domain named {name!r} on {self.uri} ({known})") from None
+        if not isinstance(dom, libvirt.virDomain):
+            return dom  # type: ignore[no-any-return]  # a replay's recorded domain: read calls only
         return Domain(dom, self.history)
 
     # -- the hypervisor, read from code (ipyvirt.explore; each read is fresh) ---------------

@@ -138,6 +138,9 @@ class Domain(libvirt.virDomain):  # type: ignore[misc]  # libvirt ships no types
     """A ``libvirt.virDomain`` (every libvirt call works on it) that also reads itself in
     depth: what :meth:`ipyvirt.Connection.domain` gives."""
 
+    # libvirt's __del__ frees _o: a Domain whose __init__ failed has nothing to free
+    _o: Any = None
+
     def __init__(self, dom: libvirt.virDomain, history: Any = None) -> None:
         # the libvirt handle moves here: libvirt frees it once, when this object goes
         super().__init__(dom.connect(), dom._o)
