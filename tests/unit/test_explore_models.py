@@ -323,3 +323,14 @@ def test_many_names_are_cut_with_a_count(virconn: libvirt.virConnect) -> None:
 def test_something_else_than_a_connection() -> None:
     with pytest.raises(TypeError, match=r"give a libvirt\.virConnect or an ipyvirt\.Connection"):
         explore.networks("test:///default")
+
+
+def test_notebooks_get_html_and_lookups_by_name_say_what_there_is(
+    virconn: libvirt.virConnect,
+) -> None:
+    assert "<td>uri</td><td>test:///default</td>" in explore.host(virconn)._repr_html_()
+    html = explore.domain_details(virconn.lookupByName("test"))._repr_html_()
+    assert html.count("<table>") == 6 and "<caption>snapshots</caption>" in html
+    assert '6">n/a: the driver has no such call</td>' in explore.secrets(virconn)._repr_html_()
+    with pytest.raises(KeyError, match="no 'nope' in storage pools"):
+        explore.pools(virconn)["nope"]
