@@ -67,6 +67,14 @@ def test_usage_rates_history_and_gone_domains() -> None:
     ]
 
 
+def test_a_domain_restarted_between_polls_has_no_cpu_rate_for_that_poll() -> None:
+    model = UsageSamples(history=3)
+    model.add(0.0, [Sample("a", 5 * 10**9, 1, 1024, BULK)])
+    model.add(1.0, [Sample("a", 10**8, 1, 1024, BULK)])  # its CPU time started again
+    model.add(2.0, [Sample("a", 6 * 10**8, 1, 1024, BULK)])
+    assert [f[1][0][1] for f in model.frames] == [None, None, 50.0]
+
+
 def test_usage_says_its_source_in_words() -> None:
     assert describe_sources({}) == ""
     assert describe_sources({"a": BULK}) == "bulk stats (getAllDomainStats)"

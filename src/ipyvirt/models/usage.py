@@ -140,7 +140,8 @@ class UsageSamples:
             cpu_now = mem_now = None
             if s.cpu_ns is not None:
                 last = self._last_cpu.get(s.name)
-                if last is not None and now > last[0]:
+                # CPU time that went back: the domain restarted between two polls, no rate
+                if last is not None and now > last[0] and s.cpu_ns >= last[1]:
                     cpu_now = 100.0 * (s.cpu_ns - last[1]) / ((now - last[0]) * 1e9) / s.vcpus
                     cpu.append(cpu_now)
                 self._last_cpu[s.name] = (now, s.cpu_ns)
