@@ -285,6 +285,8 @@ def test_usage_is_one_comm_and_sends_new_samples_once_shown(kernel: Kernel) -> N
     assert name == "test" and cpu is not None and cpu >= 0 and mem > 0
     assert kernel.value("u.source") == "per-domain calls, bulk stats lack cpu/memory on this driver"
     assert not [m for m in seen if m["msg_type"] == "comm_open"], "polling opened a comm"
+    # only changes cross: the traits once (polled, source, in one message), then frames alone
+    assert len(comm_updates(seen, model)) == 1, comm_updates(seen, model)
     # a view that renders later gets the window (the last *history* frames), once
     wait_for(kernel, "u.polls >= 6", "more polls than the window holds")
     start = len(kernel.between)
