@@ -13,7 +13,14 @@ from ipyvirt.connection import Connection
 from ipyvirt.models.event_history import COLUMNS, EventHistory, event_row
 from ipyvirt.models.loop_rates import LoopRates, interval_label
 from ipyvirt.models.ring import Ring
-from ipyvirt.models.usage import BULK, PER_DOMAIN, Sample, UsageSamples, read_usage
+from ipyvirt.models.usage import (
+    BULK,
+    PER_DOMAIN,
+    Sample,
+    UsageSamples,
+    describe_sources,
+    read_usage,
+)
 
 from inproc import Run, until
 
@@ -53,6 +60,30 @@ def test_usage_rates_history_and_gone_domains() -> None:
     assert set(model.samples) == {"a"} and model.sources == {"a": BULK}
     model.failed("connection closed")
     assert model.error == "connection closed" and model.polls == 4
+    # the window a chart draws: the last *history* polls that worked, times from the first
+    assert list(model.frames) == [
+        (1.0, [("a", 50.0, 2.0), ("b", 50.0, None)]),
+        (2.0, [("a", 50.0, 3.0)]),
+    ]
+
+
+def test_a_domain_restarted_between_polls_has_no_cpu_rate_for_that_poll() -> None:
+    model = UsageSamples(history=3)
+    model.add(0.0, [Sample("a", 5 * 10**9, 1, 1024, BULK)])
+    model.add(1.0, [Sample("a", 10**8, 1, 1024, BULK)])  # its CPU time started again
+    model.add(2.0, [Sample("a", 6 * 10**8, 1, 1024, BULK)])
+    assert [f[1][0][1] for f in model.frames] == [None, None, 50.0]
+
+
+def test_usage_says_its_source_in_words() -> None:
+    assert describe_sources({}) == ""
+    assert describe_sources({"a": BULK}) == "bulk stats (getAllDomainStats)"
+    assert describe_sources({"a": PER_DOMAIN, "b": PER_DOMAIN}) == (
+        "per-domain calls, bulk stats lack cpu/memory on this driver"
+    )
+    assert describe_sources({"a": BULK, "b": PER_DOMAIN, "c": BULK}) == (
+        "bulk stats for 2, per-domain calls for 1 (bulk stats lack cpu/memory for it)"
+    )
 
 
 def test_a_ring_keeps_the_newest_and_counts_the_dropped() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,18 +244,80 @@ def test_loop_monitor_shows_which_loop_runs_what(kernel: Kernel) -> None:
     assert kernel.value("repr(m)").startswith("LoopMonitor: ")
 
 
+def custom(messages: list[dict[str, Any]], model_id: str, kind: str) -> list[dict[str, Any]]:
+    """What the kernel sent the views of *model_id* with ``send()`` (a custom message)."""
+    return [
+        m["content"]["data"]["content"]
+        for m in messages
+        if m["msg_type"] == "comm_msg"
+        and m["content"]["comm_id"] == model_id
+        and m["content"]["data"].get("method") == "custom"
+        and m["content"]["data"]["content"].get("kind") == kind
+    ]
+
+
+def wait_for(kernel: Kernel, expr: str, what: str, patience: float = 60) -> None:
+    """Collect messages between cells until *expr* is true in the kernel (or fail)."""
+    deadline = time.monotonic() + patience
+    while not kernel.value(expr):
+        assert time.monotonic() < deadline, f"{what}: still not {expr!r} after {patience} s"
+        kernel.drain(0.2)
+
+
+def test_usage_is_one_comm_and_sends_new_samples_once_shown(kernel: Kernel) -> None:
+    made = kernel.execute("u = Usage(c, interval=0.2, history=5)").ok()
+    assert [m["msg_type"] for m in made.messages].count("comm_open") == 1
+    model = kernel.value("u.model_id")
+    kernel.drain(0.6)
+    assert kernel.value("u.polls") == 0, "it polled before anyone looked"
+    start = len(kernel.between)
+    kernel.send_custom(model, {"do": "window"})  # a view rendered, as in a Tab never displayed
+    wait_for(kernel, "u.polls >= 3", "the usage polls once a view asks")
+    kernel.drain(0.3)
+    seen = kernel.between[start:]
+    assert custom(seen, model, "window") == [{"kind": "window", "frames": []}]
+    frames = [m["frame"] for m in custom(seen, model, "frame")]
+    assert len(frames) >= 3 and [f["t"] for f in frames] == sorted(f["t"] for f in frames)
+    # test:///default's domain "test" runs: its figures come from per-domain calls, not n/a
+    (first,) = frames[0]["domains"]
+    assert first[0] == "test" and first[1] is None and first[2] > 0  # CPU %: from 2 samples
+    name, cpu, mem = frames[-1]["domains"][0]
+    assert name == "test" and cpu is not None and cpu >= 0 and mem > 0
+    assert kernel.value("u.source") == "per-domain calls, bulk stats lack cpu/memory on this driver"
+    assert not [m for m in seen if m["msg_type"] == "comm_open"], "polling opened a comm"
+    # only changes cross: the traits once (polled, source, in one message), then frames alone
+    assert len(comm_updates(seen, model)) == 1, comm_updates(seen, model)
+    # a view that renders later gets the window (the last *history* frames), once
+    wait_for(kernel, "u.polls >= 6", "more polls than the window holds")
+    start = len(kernel.between)
+    kernel.send_custom(model, {"do": "window"})
+    deadline = time.monotonic() + 60
+    while not custom(kernel.between[start:], model, "window"):
+        assert time.monotonic() < deadline, "no window for a view that rendered late"
+        kernel.drain(0.1)
+    (window,) = custom(kernel.between[start:], model, "window")
+    assert len(window["frames"]) == 5 and window["frames"][-1]["t"] >= frames[-1]["t"]
+    assert kernel.value("repr(u)") == "Usage on test:///default: 1 running domains"
+    kernel.execute("dom.destroy()").ok()
+    wait_for(kernel, "u.model.frames[-1][1] == []", "a frame with no running domain")
+    kernel.execute("dom.create()\nu.close()").ok()
+    polls = kernel.value("u.polls")
+    kernel.drain(0.5)
+    assert kernel.value("u.polls") == polls and kernel.value("u.comm is None") is True
+
+
 def test_usage_polls_only_once_displayed(kernel: Kernel) -> None:
     kernel.execute("u = Usage(c, interval=0.2)").ok()
     kernel.drain(0.6)
     assert kernel.value("u.polls") == 0
     kernel.execute("display(u)").ok()
-    kernel.drain(0.7)
-    assert kernel.value("u.polls") >= 2
-    assert "<td>test</td>" in kernel.value("u._html.value")
-    kernel.execute("u.close()").ok()
-    polls = kernel.value("u.polls")
-    kernel.drain(0.5)
-    assert kernel.value("u.polls") == polls
+    wait_for(kernel, "u.polls >= 2", "the usage polls once displayed")
+    bad = kernel.execute("Usage(c, interval=0)")
+    assert bad.error == (
+        "ValueError",
+        "Usage needs interval > 0, history >= 2, max_domains >= 1 and lines >= 1: "
+        "got 0, 30, 20 and 5",
+    )
 
 
 def test_dashboard_magic_and_unload_closes_widgets(kernel: Kernel) -> None:

@@ -15,7 +15,15 @@ from typing import Any, Final
 
 import libvirt
 
-__all__ = ["BULK", "PER_DOMAIN", "Sample", "UsageSamples", "read_usage"]
+__all__ = [
+    "BULK",
+    "PER_DOMAIN",
+    "Frame",
+    "Sample",
+    "UsageSamples",
+    "describe_sources",
+    "read_usage",
+]
 
 BULK: Final = "bulk stats"
 PER_DOMAIN: Final = "per-domain calls"
@@ -26,6 +34,11 @@ _STATS: Final = (
     | libvirt.VIR_DOMAIN_STATS_VCPU
 )
 _ACTIVE: Final = libvirt.VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE
+
+
+#: one poll as a view draws it: (when, [(name, CPU % or None, memory MiB or None), ...]),
+#: *when* in seconds since the samples began, figures rounded to what a chart can show
+Frame = tuple[float, list[tuple[str, float | None, float | None]]]
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,9 @@ class UsageSamples:
         #: domain name -> where its last numbers came from (BULK or PER_DOMAIN)
         self.sources: dict[str, str] = {}
         self._last_cpu: dict[str, tuple[float, int]] = {}
+        #: the last *history* polls that worked, oldest first: what a chart of the window draws
+        self.frames: deque[Frame] = deque(maxlen=history)
+        self._epoch: float | None = None
         self.polls = 0
         #: the last read's error, one line; "" after a read that worked
         self.error = ""
@@ -111,24 +127,33 @@ class UsageSamples:
         previous sample over the wall time between them, per vCPU."""
         self.polls += 1
         self.error = ""
+        if self._epoch is None:
+            self._epoch = now
         seen = set()
+        figures: list[tuple[str, float | None, float | None]] = []
         for s in samples:
             seen.add(s.name)
             cpu, mem = self.samples.setdefault(
                 s.name, (deque(maxlen=self.history), deque(maxlen=self.history))
             )
             self.sources[s.name] = s.source
+            cpu_now = mem_now = None
             if s.cpu_ns is not None:
                 last = self._last_cpu.get(s.name)
-                if last is not None and now > last[0]:
-                    cpu.append(100.0 * (s.cpu_ns - last[1]) / ((now - last[0]) * 1e9) / s.vcpus)
+                # CPU time that went back: the domain restarted between two polls, no rate
+                if last is not None and now > last[0] and s.cpu_ns >= last[1]:
+                    cpu_now = 100.0 * (s.cpu_ns - last[1]) / ((now - last[0]) * 1e9) / s.vcpus
+                    cpu.append(cpu_now)
                 self._last_cpu[s.name] = (now, s.cpu_ns)
             if s.memory_kib is not None:
-                mem.append(s.memory_kib / 1024)
+                mem_now = s.memory_kib / 1024
+                mem.append(mem_now)
+            figures.append((s.name, _round(cpu_now, 2), _round(mem_now, 1)))
         for gone in set(self.samples) - seen:
             del self.samples[gone]
             self.sources.pop(gone, None)
             self._last_cpu.pop(gone, None)
+        self.frames.append((round(now - self._epoch, 3), figures))
         self._changed()
 
     def records(self) -> list[dict[str, Any]]:
@@ -142,3 +167,23 @@ class UsageSamples:
             }
             for name, (cpu, mem) in sorted(self.samples.items())
         ]
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def describe_sources(sources: dict[str, str]) -> str:
+    """Where the figures of *sources* (domain name -> BULK or PER_DOMAIN) came from, in words."""
+    per_domain = sum(1 for source in sources.values() if source == PER_DOMAIN)
+    bulk = len(sources) - per_domain
+    if not sources:
+        return ""
+    if not per_domain:
+        return f"{BULK} (getAllDomainStats)"
+    if not bulk:
+        return f"{PER_DOMAIN}, bulk stats lack cpu/memory on this driver"
+    return (
+        f"{BULK} for {bulk}, {PER_DOMAIN} for {per_domain} "
+        f"(bulk stats lack cpu/memory for {'it' if per_domain == 1 else 'them'})"
+    )

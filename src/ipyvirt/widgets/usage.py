@@ -1,42 +1,61 @@
-"""CPU and memory sparklines per running domain, polled only while displayed."""
+"""CPU % and memory of the running domains as charts and a table, in one comm, polled only
+while displayed.
+
+The kernel polls (off the loop: the reads are RPCs) and keeps the window
+(:attr:`UsageSamples.frames`); the view (``static/usage.js``) draws it. What crosses the comm:
+the slow-changing facts as traits (connection, interval, where the figures come from, the
+last error), the window once when a view asks for it (``{"do": "window"}``, sent by each view
+as it renders), then one frame per poll as a custom message: only the new figures.
+"""
 
 from __future__ import annotations
 
-import html
 import time
 from typing import Any
 
-import ipywidgets as widgets
+import ipywidgets
 import libvirt
+import traitlets
 
 from ipyvirt.connection import Connection
 from ipyvirt.models.offloop import OffLoop
-from ipyvirt.models.usage import Sample, UsageSamples, read_usage
-from ipyvirt.widgets.base import LIVE, Repeater, as_connection, need_runtime
+from ipyvirt.models.usage import Frame, Sample, UsageSamples, describe_sources, read_usage
+from ipyvirt.widgets.base import Repeater
+from ipyvirt.widgets.view import View, css, esm
 
-__all__ = ["Usage", "sparkline"]
-
-
-def sparkline(values: list[float], width: int = 90, height: int = 18) -> str:
-    """An inline SVG polyline of *values* (oldest first), scaled to its own maximum."""
-    if len(values) < 2:
-        return f'<svg width="{width}" height="{height}"></svg>'
-    top = max(max(values), 1e-9)
-    step = width / (len(values) - 1)
-    points = " ".join(
-        f"{i * step:.1f},{height - 1 - (v / top) * (height - 2):.1f}" for i, v in enumerate(values)
-    )
-    return (
-        f'<svg width="{width}" height="{height}"><polyline points="{points}" '
-        'fill="none" stroke="currentColor" stroke-width="1.2"/></svg>'
-    )
+__all__ = ["Usage"]
 
 
-class Usage(widgets.VBox):  # type: ignore[misc]
+class Usage(View):
     """CPU % and memory of the running domains of *conn*, every *interval* seconds
-    (default 2) from the moment it is displayed until it is closed: from
-    ``getAllDomainStats``, or per-domain calls where that lacks them (each row says which).
-    What it shows lives in ``model`` (:class:`~ipyvirt.models.usage.UsageSamples`)."""
+    (default 2) from the moment it is displayed until it is closed, over the last *history*
+    polls: from ``getAllDomainStats``, or per-domain calls where that lacks them (it says
+    which). The charts draw the *lines* busiest domains, the rest summed; the table lists
+    *max_domains*. What it shows lives in ``model``
+    (:class:`~ipyvirt.models.usage.UsageSamples`)."""
+
+    _esm = esm("usage")
+    _css = css("usage")
+
+    # A DOMWidget makes itself a Layout, a widget of its own and so a second comm, which
+    # nothing here uses: none unless the user gives one (then it is theirs, comm and all).
+    # The frontend takes a null layout as "no layout".
+    layout = traitlets.Instance(ipywidgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **ipywidgets.widget_serialization
+    )
+
+    #: the connection's name, as the empty state says it
+    uri = traitlets.Unicode("").tag(sync=True)
+    interval = traitlets.Float(2.0).tag(sync=True)
+    history = traitlets.Int(30).tag(sync=True)
+    lines = traitlets.Int(5).tag(sync=True)
+    max_domains = traitlets.Int(20).tag(sync=True)
+    #: where the figures come from, in words ("" before the first poll)
+    source = traitlets.Unicode("").tag(sync=True)
+    #: the last poll's error, one line ("" after a poll that worked)
+    error = traitlets.Unicode("").tag(sync=True)
+    #: a poll has answered (the view tells "not polled yet" from "nothing runs")
+    polled = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -45,20 +64,20 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         interval: float = 2.0,
         history: int = 30,
         max_domains: int = 20,
+        lines: int = 5,
     ) -> None:
-        rt = need_runtime()
-        self._conn, self._owns_conn = as_connection(conn)
-        self._max = max_domains
+        if interval <= 0 or history < 2 or max_domains < 1 or lines < 1:
+            raise ValueError(
+                "Usage needs interval > 0, history >= 2, max_domains >= 1 and lines >= 1: "
+                f"got {interval}, {history}, {max_domains} and {lines}"
+            )
+        super().__init__(interval=interval, history=history, max_domains=max_domains, lines=lines)
+        self._live(conn)
+        self.uri = self.conn.name
         self.model = UsageSamples(history)
-        self._rt = rt
-        self._reads = OffLoop(rt.main_loop, name="ipyvirt-usage")
-        self._shut = False
-        self._repeater = Repeater(rt.main_loop, interval, self.poll)
-        self._html = widgets.HTML("<i>usage appears once displayed</i>")
-        super().__init__([self._html])
-        self.model.listen(self._draw)
-        LIVE.add(self)
-        self._conn.depend(self)
+        self._reads = OffLoop(self._rt.main_loop, name="ipyvirt-usage")
+        self._repeater = Repeater(self._rt.main_loop, interval, self.poll)
+        self.model.listen(self._publish)
 
     @property
     def samples(self) -> dict[str, Any]:
@@ -73,12 +92,17 @@ class Usage(widgets.VBox):  # type: ignore[misc]
         self._repeater.start()  # poll only once someone looks
         return super()._repr_mimebundle_(**kwargs)
 
+    def _handle(self, do: str, content: dict[str, Any]) -> None:
+        if do == "window":  # a view rendered: it may be a child never shown by itself
+            self._repeater.start()
+            self.send({"kind": "window", "frames": [_frame(f) for f in self.model.frames]})
+
     def poll(self) -> None:
         """Read every running domain's CPU time and memory (on a worker thread: it is an RPC,
-        slow on a busy or hung daemon) and redraw on the main loop."""
+        slow on a busy or hung daemon) and hand them to the model on the main loop."""
         if self._shut:
             return
-        reader = self._conn.reader
+        reader = self.conn.reader
         self._reads.submit(lambda: _read(reader), self._apply, self._failed)
 
     def _apply(self, read: tuple[float, list[Sample] | str]) -> None:
@@ -91,43 +115,27 @@ class Usage(widgets.VBox):  # type: ignore[misc]
     def _failed(self, err: BaseException) -> None:
         self.model.failed(f"{type(err).__name__}: {err}")
 
-    def _draw(self) -> None:
-        if self.model.error:
-            self._html.value = html.escape(f"usage unavailable: {self.model.error}")
-            return
-        records = self.model.records()
-        rows = []
-        for r in records[: self._max]:
-            cpu, mem = r["cpu_percent"], r["memory_mib"]
-            cpu_text = f"{cpu[-1]:.0f} %" if cpu else "n/a"
-            mem_text = f"{mem[-1]:.0f} MiB" if mem else "n/a"
-            rows.append(
-                f"<tr><td>{html.escape(r['name'])}</td><td>{sparkline(cpu)}</td>"
-                f"<td>{cpu_text}</td><td>{sparkline(mem)}</td><td>{mem_text}</td>"
-                f"<td><small>{html.escape(r['source'])}</small></td></tr>"
-            )
-        more = (
-            f"<div>{len(records) - self._max} more running domains</div>"
-            if len(records) > self._max
-            else ""
-        )
-        head = (
-            "<tr><th>domain</th><th colspan=2>CPU</th><th colspan=2>memory</th><th>from</th></tr>"
-        )
-        self._html.value = f"<table>{head}{''.join(rows)}</table>{more}"
+    def _publish(self) -> None:
+        """After each poll: the traits that changed, and the new frame (if it worked)."""
+        with self.hold_sync():
+            self.polled = True
+            self.error = self.model.error
+            if not self.error:
+                self.source = describe_sources(self.model.sources)
+        if not self.model.error and self.model.frames:
+            self.send({"kind": "frame", "frame": _frame(self.model.frames[-1])})
 
     def __repr__(self) -> str:
-        return f"Usage on {self._conn.name}: {len(self.model.samples)} running domains"
+        return f"Usage on {self.conn.name}: {len(self.model.samples)} running domains"
 
-    def close(self) -> None:
-        if self._shut:
-            return  # closing its connection closes it too
-        self._shut = True
+    def _closing(self) -> None:
         self._repeater.cancel()
         self._reads.close()  # a read under way uses the connection
-        if self._owns_conn:
-            self._conn.close()
-        super().close()
+
+
+def _frame(frame: Frame) -> dict[str, Any]:
+    when, figures = frame
+    return {"t": when, "domains": [list(f) for f in figures]}
 
 
 def _read(reader: libvirt.virConnect) -> tuple[float, list[Sample] | str]:
