@@ -56,10 +56,11 @@ def comm_opens(kernel: Kernel, code: str) -> int:
 
 
 def test_a_view_is_one_comm(kernel: Kernel) -> None:
-    # the first view also opens the Layout every view shares
-    assert comm_opens(kernel, "a = Probe()\ndisplay(a)") == 2
-    assert comm_opens(kernel, "b = Probe()\ndisplay(b)") == 1
-    assert kernel.value("a.layout is b.layout") is True
+    # no Layout widget (a comm of its own) unless the user gives one
+    assert comm_opens(kernel, "a = Probe()\ndisplay(a)") == 1
+    assert kernel.value("a.layout") is None
+    given = "import ipywidgets\nb = Probe()\nb.layout = ipywidgets.Layout()"
+    assert comm_opens(kernel, given) == 2  # the view, and the Layout the user gave it
 
 
 def test_requests_are_handled_on_the_main_thread_in_order(kernel: Kernel) -> None:

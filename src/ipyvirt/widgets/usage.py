@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-import ipywidgets
 import libvirt
 import traitlets
 
@@ -36,13 +35,6 @@ class Usage(View):
 
     _esm = esm("usage")
     _css = css("usage")
-
-    # A DOMWidget makes itself a Layout, a widget of its own and so a second comm, which
-    # nothing here uses: none unless the user gives one (then it is theirs, comm and all).
-    # The frontend takes a null layout as "no layout".
-    layout = traitlets.Instance(ipywidgets.Layout, allow_none=True, default_value=None).tag(
-        sync=True, **ipywidgets.widget_serialization
-    )
 
     #: the connection's name, as the empty state says it
     uri = traitlets.Unicode("").tag(sync=True)

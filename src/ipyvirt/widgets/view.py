@@ -21,11 +21,12 @@ from typing import Any
 import anywidget
 import ipywidgets
 import libvirt
+import traitlets
 
 from ipyvirt.connection import Connection
 from ipyvirt.widgets.base import LIVE, OnMain, as_connection, need_runtime
 
-__all__ = ["View", "css", "esm", "shared_layout"]
+__all__ = ["View", "css", "esm"]
 
 STATIC = Path(__file__).with_name("static")
 
@@ -43,19 +44,6 @@ def css(name: str) -> str:
     return (STATIC / "common.css").read_text() + (own.read_text() if own.exists() else "")
 
 
-_shared_layout: ipywidgets.Layout | None = None
-
-
-def shared_layout() -> ipywidgets.Layout:
-    """One Layout model for every view (and the dashboard's tabs): a DOMWidget opens a comm
-    for its Layout, and ours never set one, so they share it (a new one once it was closed,
-    by ``Widget.close_all()``, say)."""
-    global _shared_layout
-    if _shared_layout is None or _shared_layout.comm is None:
-        _shared_layout = ipywidgets.Layout()
-    return _shared_layout
-
-
 class View(anywidget.AnyWidget):
     """A live widget in one comm: owns or shares a :class:`~ipyvirt.Connection`, closes once
     (also when ``%unload_ext ipyvirt`` or its connection closes), and handles the view's
@@ -65,9 +53,12 @@ class View(anywidget.AnyWidget):
     ``__init__`` after ``super().__init__()``, and implement :meth:`_handle`.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
-        kwargs.setdefault("layout", shared_layout())
-        super().__init__(**kwargs)
+    # A DOMWidget makes itself a Layout, a widget of its own and so a second comm, which no
+    # view of ours uses: none unless the user gives one (then it is theirs, comm and all).
+    # The frontend takes a null layout as "no layout".
+    layout = traitlets.Instance(ipywidgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **ipywidgets.widget_serialization
+    )
 
     def _live(self, conn: Connection | libvirt.virConnect | None) -> None:
         """Start living: on *conn* (None: a view of the runtime itself, no connection)."""
