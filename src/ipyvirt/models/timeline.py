@@ -97,7 +97,7 @@ class Lane:
 class TimelineModel:
     """Every domain's lane over the last *minutes*; see the module's docstring.
 
-    *clock* gives the time (seconds since the epoch, as :attr:`Event.time`); tests pass
+    *clock* gives the time (seconds since the epoch, as :attr:`ipyvirt.Event.time`); tests pass
     their own.
     """
 

@@ -123,16 +123,20 @@ function render({ model, el }) {
 
   function drawAxis() {
     const step = axisStep(windowS);
-    const end = now() + step;
+    const end = now();
     const labels = [];
     const lines = [];
-    for (let t = Math.floor((end - windowS - step) / step) * step; t <= end; t += step) {
-      labels.push(h("span", { class: "ipyvirt-tl-axislabel", style: `left:${x(t)}px` },
-        clock(t).slice(0, step < 60 ? 8 : 5)));
+    // up to now only: a later one appears when its time comes (drawAxis runs then)
+    for (let t = Math.ceil((end - windowS - step) / step) * step; t <= end; t += step) {
+      const label = h("span", { class: "ipyvirt-tl-axislabel", style: `left:${x(t)}px` },
+        clock(t).slice(0, step < 60 ? 8 : 5));
+      label.dataset.t = t;
+      labels.push(label);
       lines.push(h("div", { class: "ipyvirt-tl-gridline", style: `left:${x(t)}px` }));
     }
     axisStrip.replaceChildren(...labels);
     gridStrip.replaceChildren(...lines);
+    move();
   }
 
   function move() {
@@ -141,6 +145,11 @@ function render({ model, el }) {
     for (const { strip } of rows.values()) strip.style.transform = transform;
     axisStrip.style.transform = transform;
     gridStrip.style.transform = transform;
+    // a time label shows whole or not at all: not half under "now" nor past the left edge
+    for (const label of axisStrip.children) {
+      const at = x(Number(label.dataset.t)) + shift;
+      label.style.visibility = at > 24 && at < trackWidth - 52 ? "" : "hidden";
+    }
   }
 
   function drawHead() {
