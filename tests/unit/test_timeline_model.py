@@ -164,6 +164,7 @@ def test_changes_are_deltas_of_shown_lanes_then_nothing(clock: Clock) -> None:
         "kind": "changes",
         "now": T0 + 1,
         "changes": [["tick", "d", T0 + 1, "suspended (paused)"], ["span", "d", T0 + 1, "paused"]],
+        "dropped": 0,
     }
     assert m.take_changes() is None
     json.dumps(first)  # plain data: it crosses to the browser as JSON

@@ -94,7 +94,7 @@ def test_one_comm_and_a_suspend_resume_reaches_it_as_spans(kernel: Kernel) -> No
     ]
     assert sent[-1]["kind"] == "changes", "the resume came as a change, not a new picture"
     text = kernel.value("repr(tl)")
-    assert text.startswith("Timeline on test:///default: 1 domains, 2 events in the last 5 minutes")
+    assert text.startswith("Timeline on test:///default: 1 domain, 2 events in the last 5 minutes")
     assert "test: running -> paused -> running" in text
     assert not comm_opens(kernel.between), "something else opened a comm"
 

@@ -266,11 +266,14 @@ class TimelineModel:
             "lanes": [self.lanes[n].record() for n in shown],
             "hidden": self.hidden,
             "dropped": self.dropped_spans + self.dropped_ticks,
+            # the view keeps no more of each a lane than this model does
+            "max_spans": self.max_spans,
+            "max_ticks": self.max_ticks,
         }
 
     def take_changes(self) -> dict[str, Any] | None:
         """What changed on the shown lanes since the last call (or picture), as one message:
-        ``{"kind": "changes", "now": t, "changes": [...]}``, each change one of
+        ``{"kind": "changes", "now": t, "changes": [...], "dropped": n}``, each change one of
         ``["span", lane, start, state]``, ``["tick", lane, time, label]``,
         ``["lanes", names, hidden]``, ``["lane", record]``. The whole picture instead after
         too many changes at once; None when nothing changed."""
@@ -281,7 +284,8 @@ class TimelineModel:
         changes = [c for c in changes if c[0] in ("lanes", "lane") or c[1] in shown]
         if not changes:
             return None
-        return {"kind": "changes", "now": self.clock(), "changes": changes}
+        dropped = self.dropped_spans + self.dropped_ticks
+        return {"kind": "changes", "now": self.clock(), "changes": changes, "dropped": dropped}
 
     def events_in_window(self, now: float | None = None) -> int:
         """Ticks within the window on every lane."""

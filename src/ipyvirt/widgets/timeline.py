@@ -96,11 +96,16 @@ class Timeline(View):
         self._unread: set[str] | None = None
         #: the first read of every domain's state is in
         self.ready = False
-        self._subscription = self.conn.subscribe(self._on_event, families=["domain"])
+        self._subscription = self.conn.subscribe(self._on_event, families=["domain", "connection"])
         self._pruner.start()
         self._read()
 
     def _on_event(self, event: Event) -> None:
+        if event.family == "connection":
+            if event.name == "reconnected":  # what changed meanwhile sent no event here
+                self._unread = None
+                self._coalescer.poke()
+            return
         self.model.add(event)
         if event.kind == "lifecycle" and self._unread is not None:
             self._unread.add(event.subject)  # what the event implies, checked by a read
@@ -161,13 +166,19 @@ class Timeline(View):
         m = self.model.window / 60
         minutes = f"{m:g} minute" + ("" if m == 1 else "s")
         head = (
-            f"Timeline on {getattr(self, 'uri', '?')}: {len(shown)} domains, "
-            f"{self.model.events_in_window()} events in the last {minutes}"
+            f"Timeline on {getattr(self, 'uri', '?')}: {_count(len(shown), 'domain')}, "
+            f"{_count(self.model.events_in_window(), 'event')} in the last {minutes}"
         )
         if self.model.hidden:
-            head += f" ({self.model.hidden} more domains not shown)"
+            head += f" ({_count(self.model.hidden, 'more domain')} not shown)"
         lines = [head]
         for name in shown:
-            spans = " -> ".join(state for state, _, _ in self.model.spans(name))
-            lines.append(f"  {name}: {spans or 'nothing known yet'}")
+            states = [state for state, _, _ in self.model.spans(name)]
+            if self.model.lanes[name].state == GONE:
+                states.append(GONE)
+            lines.append(f"  {name}: {' -> '.join(states) or 'nothing known yet'}")
         return "\n".join(lines)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -31,6 +31,8 @@ function render({ model, el }) {
   let dropped = 0;
   let windowS = 300;
   let since = 0;
+  let maxSpans = 200;
+  let maxTicks = 200;
   let ready = false;
   let pictured = false;
   let skew = 0; // kernel seconds - page seconds
@@ -160,7 +162,7 @@ function render({ model, el }) {
       ? `${plural(order.length, "domain", "domains")} on ${uri}, last ${minutes}`
       : `Timeline of ${uri}`;
     if (hidden) title.textContent += ` (${plural(hidden, "more domain", "more domains")} not shown)`;
-    if (dropped) title.textContent += `, ${dropped} older marks dropped`;
+    if (dropped) title.textContent += `, ${dropped} older marks dropped (past the limit a lane keeps)`;
     const states = new Set();
     for (const name of order) for (const [, s] of lanes.get(name)?.spans || []) states.add(s);
     states.delete("gone");
@@ -202,7 +204,24 @@ function render({ model, el }) {
     lanesBox.replaceChildren(grid, ...els);
   }
 
+  // what left the window goes, here as in the kernel's model, which also says how many spans
+  // and ticks a lane keeps at most: a view left open for days holds what it shows, no more
+  function prune() {
+    const start = now() - windowS;
+    for (const lane of lanes.values()) {
+      let first = 0;
+      while (first + 1 < lane.spans.length && lane.spans[first + 1][0] <= start) first += 1;
+      first = Math.max(first, lane.spans.length - maxSpans);
+      if (first > 0) lane.spans.splice(0, first);
+      let old = 0;
+      while (old < lane.ticks.length && lane.ticks[old][0] < start) old += 1;
+      old = Math.max(old, lane.ticks.length - maxTicks);
+      if (old > 0) lane.ticks.splice(0, old);
+    }
+  }
+
   function redraw() {
+    prune();
     measure();
     layout();
     for (const name of order) drawLane(name);
@@ -221,6 +240,8 @@ function render({ model, el }) {
       since = msg.since;
       hidden = msg.hidden;
       dropped = msg.dropped;
+      maxSpans = msg.max_spans;
+      maxTicks = msg.max_ticks;
       if (!origin) origin = msg.now;
       trackWidth = 0;
       lanes.clear();
@@ -229,6 +250,7 @@ function render({ model, el }) {
       redraw();
     } else if (msg.kind === "changes") {
       ready = true;
+      dropped = msg.dropped;
       const touched = new Set();
       let relayout = false;
       for (const change of msg.changes) {
