@@ -141,6 +141,12 @@ def test_history_and_closing(kernel: Kernel) -> None:
     assert kernel.value("(tl.comm, plain.comm, tl._subscription.active)") == (None, None, False)
 
 
-def test_bad_minutes_is_one_line(kernel: Kernel) -> None:
+def test_bad_arguments_are_one_line_and_open_no_comm(kernel: Kernel) -> None:
     bad = kernel.execute("Timeline(c, minutes=-1)")
     assert bad.error == ("ValueError", "minutes must be more than 0, got -1")
+    wrong = kernel.execute("Timeline('test:///default')")
+    assert wrong.error == (
+        "TypeError",
+        "expected a libvirt connection or an ipyvirt.Connection, got str",
+    )
+    assert not comm_opens(bad.messages + wrong.messages)

@@ -81,7 +81,12 @@ class Timeline(View):
         max_lanes: int = 40,
         interval: float = 0.05,
     ) -> None:
-        model = TimelineModel(minutes, max_lanes=max_lanes)  # bad arguments fail first
+        # bad arguments fail before a comm opens (super().__init__ opens it)
+        model = TimelineModel(minutes, max_lanes=max_lanes)
+        if not isinstance(conn, Connection | libvirt.virConnect):
+            raise TypeError(
+                f"expected a libvirt connection or an ipyvirt.Connection, got {type(conn).__name__}"
+            )
         super().__init__()
         self._live(conn)
         self.uri = self.conn.uri
