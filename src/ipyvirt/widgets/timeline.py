@@ -14,9 +14,9 @@ import logging
 import time
 from typing import Any
 
+import ipywidgets
 import libvirt
 import traitlets
-from ipywidgets import widget_serialization
 
 from ipyvirt.connection import Connection
 from ipyvirt.hub import Event
@@ -69,8 +69,11 @@ class Timeline(View):
     #: the URI the lanes are on (the view's title and empty state)
     uri = traitlets.Unicode("").tag(sync=True)
     # A DOMWidget (anywidget's base) makes a Layout widget for itself: a second comm. The
-    # view sizes itself (its CSS), so none: the frontend takes a null layout.
-    layout = traitlets.Any(None, allow_none=True).tag(sync=True, **widget_serialization)
+    # view sizes itself (its CSS), so none unless the user sets one (then it is theirs, comm
+    # and all); the frontend takes a null layout as "no layout". (As Usage does.)
+    layout = traitlets.Instance(ipywidgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **ipywidgets.widget_serialization
+    )
 
     def __init__(
         self,
@@ -87,7 +90,7 @@ class Timeline(View):
             raise TypeError(
                 f"expected a libvirt connection or an ipyvirt.Connection, got {type(conn).__name__}"
             )
-        super().__init__()
+        super().__init__(layout=None)  # explicitly: no base's default Layout either
         self._live(conn)
         self.uri = self.conn.uri
         self.model = model
