@@ -7,9 +7,18 @@ from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.loop_monitor import LoopMonitor
+from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
 
-__all__ = ["ActionBar", "Dashboard", "DomainTable", "EventLog", "LoopMonitor", "Usage"]
+__all__ = [
+    "ActionBar",
+    "Dashboard",
+    "DomainTable",
+    "EventLog",
+    "LoopMonitor",
+    "Timeline",
+    "Usage",
+]
 
 
 def close_all() -> None:
