@@ -75,7 +75,7 @@ export default { render };
 """
 
 
-class PageView(anywidget.AnyWidget):  # type: ignore[misc]
+class PageView(anywidget.AnyWidget):
     """Every row in the kernel; the shown page in the browser."""
 
     #: send rows that changed in place as a patch, not the whole page
@@ -84,11 +84,11 @@ class PageView(anywidget.AnyWidget):  # type: ignore[misc]
     _esm = ESM
     columns = traitlets.List(COLUMNS).tag(sync=True)
     #: the shown page: at most page_size rows, as {column: value}
-    rows = traitlets.List().tag(sync=True)
+    rows: traitlets.List[dict[str, Any]] = traitlets.List().tag(sync=True)
     total = traitlets.Int(0).tag(sync=True)
     page = traitlets.Int(0).tag(sync=True)
     page_size = traitlets.Int(50).tag(sync=True)
-    selected = traitlets.List().tag(sync=True)
+    selected: traitlets.List[str] = traitlets.List().tag(sync=True)
 
     def __init__(self, rows: list[dict[str, Any]]) -> None:
         super().__init__()
@@ -144,7 +144,7 @@ class PageView(anywidget.AnyWidget):  # type: ignore[misc]
         self._show()
 
 
-class PatchedPageView(PageView):  # type: ignore[misc]
+class PatchedPageView(PageView):
     """:class:`PageView` sending rows changed in place as patches."""
 
     patches = True
