@@ -160,6 +160,16 @@ class Lab:
                     ) from None
             time.sleep(0.1)
 
+    def set_user_setting(self, plugin: str, values: dict[str, Any]) -> None:
+        """Set *plugin*'s user settings (``"@jupyterlab/apputils-extension:kernels-settings"``)
+        as the Settings editor would save them: a page loaded from now on uses them."""
+        package, name = plugin.split(":")
+        path = (
+            self.home / "config" / "lab" / "user-settings" / package / f"{name}.jupyterlab-settings"
+        )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(values))
+
     def api(self, method: str, path: str) -> Any:
         """Call the server's REST API: the decoded JSON answer, or None for an empty one."""
         request = urllib.request.Request(self.url + path, method=method)
@@ -376,6 +386,28 @@ class LabPage:
                 f"they show {now}; {self._describe()}"
             ) from None
         return found
+
+    def run_new_cell(self, code: str, timeout: float = 30) -> str:
+        """Add a code cell at the end, type *code* (one line) into it and run it with
+        Shift+Enter, as a person would; return its output's text."""
+        cells = self.panel.locator(".jp-CodeCell")
+        count = cells.count()
+        cells.last.locator(".jp-InputPrompt").click()  # select it, in command mode
+        self.page.keyboard.press("Escape")
+        self.page.keyboard.press("b")  # insert a cell below and edit it
+        added = cells.nth(count)
+        added.wait_for()
+        added.locator(".cm-content").click()
+        self.page.keyboard.insert_text(code)  # as pasted: no auto-closed brackets
+        self.page.keyboard.press("Shift+Enter")
+        output = added.locator(".jp-OutputArea-output").first
+        try:
+            output.wait_for(timeout=timeout * 1000)
+        except PlaywrightTimeout:
+            raise AssertionError(
+                f"the cell {code!r} showed no output within {timeout} s; {self._describe()}"
+            ) from None
+        return output.inner_text().strip()
 
     def screenshot(self, name: str) -> Path:
         """Save the page as ``<artifacts>/<name>.png``; return the path."""

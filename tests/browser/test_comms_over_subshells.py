@@ -1,0 +1,75 @@
+"""ipyvirt's views under each of JupyterLab's ``commsOverSubshells`` settings.
+
+JupyterLab 4.6 may send widget comm messages to kernel subshells (ipykernel 7): each on a
+subshell thread of its own with ``perComm``, one per comm target with ``perCommTarget`` (the
+default), none with ``disabled`` (ipykernel 7.4 then routes a kernel-opened comm's messages
+back to where the comm last published from: the main shell, for ours). Whatever thread a
+view's request arrives on, it is handled on the main thread (widgets/view.py) and its answer
+reaches the screen; with ``perComm`` the kernel has a subshell thread per comm, not more.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+import pytest
+
+from .lab import Lab, LabPage
+
+pytestmark = pytest.mark.browser
+
+SETUP = """
+import threading, libvirt, ipyvirt
+from ipyvirt.widgets import Timeline, Usage
+c = libvirt.open("test:///default")
+arrived, handled = set(), set()
+def note(view):
+    view.on_msg(lambda w, content, buffers: arrived.add(threading.current_thread().name))
+    handle = view._handle
+    def on_main(do, content):
+        handled.add(threading.current_thread().name)
+        handle(do, content)
+    view._handle = on_main
+u = Usage(c, interval=0.5)
+t = Timeline(c, minutes=1)
+note(u), note(t)
+display(u, t)
+""".strip()
+
+REPORT = (
+    "import comm; print(repr((sorted(arrived), sorted(handled), "
+    "sum(th.name.startswith('subshell-') for th in threading.enumerate()), "
+    "sorted(c.target_name for c in comm.get_comm_manager().comms.values()))))"
+)
+
+
+@pytest.mark.parametrize("setting", ["disabled", "perCommTarget", "perComm"])
+def test_views_answer_over_every_routing(lab: Lab, jupyter: LabPage, setting: str) -> None:
+    lab.set_user_setting(
+        "@jupyterlab/apputils-extension:kernels-settings", {"commsOverSubshells": setting}
+    )
+    try:
+        jupyter.open(lab.write_notebook(f"subshells-{setting}.ipynb", ["%load_ext ipyvirt", SETUP]))
+        jupyter.run_all()
+        # each view asked the kernel for its picture when it rendered, and got it
+        usage = jupyter.panel.locator(".ipyvirt-usage-row[data-domain='test'] td.mem")
+        usage.filter(has_text=re.compile(r"GiB|MiB")).wait_for(timeout=30_000)
+        jupyter.panel.locator(".ipyvirt-timeline").get_by_text("test", exact=True).first.wait_for()
+        # a comm's first message reaches the kernel before its subshell exists (it runs on
+        # the main thread): second views of both widgets send theirs over the subshells
+        jupyter.run_new_cell("display(u, t); print('again')")
+        views = jupyter.panel.locator(".ipyvirt-usage-row[data-domain='test'] td.mem")
+        views.nth(1).filter(has_text=re.compile(r"GiB|MiB")).wait_for(timeout=30_000)
+        arrived, handled, subshells, comms = ast.literal_eval(jupyter.run_new_cell(REPORT))
+    finally:
+        lab.set_user_setting("@jupyterlab/apputils-extension:kernels-settings", {})
+    assert handled == ["MainThread"], (setting, arrived, handled)
+    assert comms == ["jupyter.widget", "jupyter.widget"], comms  # one comm per view
+    if setting == "disabled":
+        assert (arrived, subshells) == (["MainThread"], 0)
+    elif setting == "perComm":
+        # one subshell per comm the page routes (the two views, and the widget manager's own
+        # control comm, which the page opens and closes itself): nothing like one per widget
+        # part, as the old composite widgets had (251 threads for one dashboard)
+        assert 1 <= subshells <= len(comms) + 1, subshells
