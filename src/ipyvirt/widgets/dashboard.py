@@ -1,37 +1,45 @@
-"""The domain table, its actions and usage, the event log and the loop monitor, together."""
+"""The domain table and its actions, usage, the timeline, the event log and the loop monitor,
+together: one comm per part, and one for the tabs."""
 
 from __future__ import annotations
 
 import ipywidgets as widgets
 import libvirt
+import traitlets
 
 from ipyvirt.connection import Connection
 from ipyvirt.widgets.base import LIVE, as_connection
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.loop_monitor import LoopMonitor
+from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
 
 __all__ = ["Dashboard"]
 
 
 class Dashboard(widgets.Tab):  # type: ignore[misc]
-    """Tabs: domains (with actions), usage, events, event loop."""
+    """Tabs: domains (with actions), usage, timeline, events, event loop."""
+
+    # no Layout widget (a comm of its own) for the tabs either, as for every view
+    layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **widgets.widget_serialization
+    )
 
     def __init__(self, conn: Connection | libvirt.virConnect) -> None:
         self._conn, self._owns_conn = as_connection(conn)
         try:
             self.table = DomainTable(self._conn)
             self.usage = Usage(self._conn)
+            self.timeline = Timeline(self._conn)
             self.event_log = EventLog(self._conn)
             self.monitor = LoopMonitor()
         except BaseException:
             if self._owns_conn:  # closes the parts already made, too
                 self._conn.close()
             raise
-        super().__init__([self.table, self.usage, self.event_log, self.monitor])
-        for i, title in enumerate(("domains", "usage", "events", "event loop")):
-            self.set_title(i, title)
+        parts = [self.table, self.usage, self.timeline, self.event_log, self.monitor]
+        super().__init__(parts, titles=("domains", "usage", "timeline", "events", "event loop"))
         self._shut = False
         LIVE.add(self)
         self._conn.depend(self)
@@ -47,7 +55,7 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
         if self._shut:
             return  # closing its connection closes it too
         self._shut = True
-        for part in (self.table, self.usage, self.event_log, self.monitor):
+        for part in (self.table, self.usage, self.timeline, self.event_log, self.monitor):
             part.close()
         if self._owns_conn:
             self._conn.close()
