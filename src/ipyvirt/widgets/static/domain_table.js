@@ -42,8 +42,8 @@ function render({ model, el }) {
     class: "ipyvirt-state", "aria-label": "filter by state",
     onchange: () => ask(model, "look", { state_filter: state.value }),
   });
-  const summary = h("span", { class: "ipyvirt-summary" });
-  const top = h("div", { class: "ipyvirt-bar" }, name, state, summary);
+  const summary = h("div", { class: "ipyvirt-summary" });
+  const top = h("div", { class: "ipyvirt-bar" }, name, state);
 
   // -- the table --
   const all = h("input", {
@@ -78,7 +78,7 @@ function render({ model, el }) {
     h("button", { type: "button", onclick: () => ask(model, "cancel") }, "cancel"));
   const bar = h("div", { class: "ipyvirt-bar ipyvirt-actions" }, Object.values(buttons));
   const outcome = h("div", { class: "ipyvirt-outcome", role: "status" });
-  el.append(top, table, empty, pager, bar, confirm, outcome);
+  el.append(top, summary, table, empty, pager, bar, confirm, outcome);
 
   const draw = {
     states() {
