@@ -187,16 +187,18 @@ class DomainTableModel:
         self.page = max(0, min(self.page + step, self.pages - 1))
         self._changed(Change(view=True))
 
-    def shown(self) -> list[DomainRow]:
-        """The rows on the current page (the page clamped to the last one)."""
-        view = self.view()
+    def shown(self, view: list[DomainRow] | None = None) -> list[DomainRow]:
+        """The rows on the current page (the page clamped to the last one). *view*:
+        :meth:`view`, when the caller has it already (sorting 10,000 rows once a redraw)."""
+        view = self.view() if view is None else view
         self.page = min(self.page, max(1, -(-len(view) // self.page_size)) - 1)
         first = self.page * self.page_size
         return view[first : first + self.page_size]
 
-    def page_label(self) -> str:
-        view = self.view()
-        shown = self.shown()
+    def page_label(self, view: list[DomainRow] | None = None) -> str:
+        """ "1-50 of 10,000"; "0 of 0" when the page is empty."""
+        view = self.view() if view is None else view
+        shown = self.shown(view)
         first = self.page * self.page_size
         if not shown:
             return f"0 of {len(view):,}"

@@ -281,17 +281,14 @@ class DomainTable(View):
             return
         model = self.model
         view = model.view()
-        pages = max(1, -(-len(view) // model.page_size))
-        model.page = min(model.page, pages - 1)
-        first = model.page * model.page_size
-        shown = view[first : first + model.page_size]
+        shown = model.shown(view)
         targets = [r for r in view if r.uuid in model.selected]
         with self.hold_sync():
             self.page_rows = [_cells(r, r.uuid in model.selected) for r in shown]
             self.pager = {
-                "label": f"{first + 1:,}-{first + len(shown):,} of {len(view):,}" if view else "",
+                "label": model.page_label(view) if view else "",  # no "0 of 0": see empty
                 "page": model.page,
-                "pages": pages,
+                "pages": max(1, -(-len(view) // model.page_size)),
             }
             self.look = {
                 "name_filter": model.name_filter,
@@ -346,6 +343,16 @@ class DomainTable(View):
         )
         more = len(self.model.view()) - len(shown)
         return repr(table) + (f"\n{self.model.page_label()} shown" if more else "")
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        # The text stored beside the view, as ipywidgets' own widgets store it: repr()'s
+        # first 110 characters. Whole, it would be a page of rows as they were at display
+        # time, which a notebook's stored outputs (nbval) cannot hold still.
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is not None:
+            text = bundle[0]["text/plain"]
+            bundle[0]["text/plain"] = text[:110] + "…" if len(text) > 110 else text
+        return bundle
 
     def _closing(self) -> None:
         # a read under way uses the connection: let it end before anyone may close that
