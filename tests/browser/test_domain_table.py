@@ -134,6 +134,14 @@ def test_the_table_sorts_selects_acts_and_shows_the_badge(
     finally:
         _theme(page, "JupyterLab Light")  # the theme is a setting: the next test's too
 
+    # destroy asks first; cancel leaves the domain be
+    table.locator("button.ipyvirt-do-destroy").click()
+    confirm = table.locator(".ipyvirt-confirm")
+    expect(confirm).to_contain_text("destroy web-1?")
+    confirm.get_by_role("button", name="cancel").click()
+    expect(confirm).to_be_hidden()
+    expect(web1.locator(".ipyvirt-badge")).to_have_text("paused")
+
     # resume it; then a filter that matches nothing says so, with no bare headers
     table.locator("button.ipyvirt-do-resume").click()
     expect(web1.locator(".ipyvirt-badge")).to_have_text("running")
