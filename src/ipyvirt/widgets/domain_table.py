@@ -63,8 +63,8 @@ def _js_comment(line: str) -> bool:
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
     """A row as the view gets it: a list, not a dict (a page of 50 rows is ~5 KiB, not 9).
-    The order is domain_table.js's ``ROW``. libvirt's reason "unknown" tells a reader
-    nothing: the view shows no reason instead."""
+    The order is the one domain_table.js reads (see its SELECTED). libvirt's reason
+    "unknown" tells a reader nothing: the view shows no reason instead."""
     reason = "" if row.reason == "unknown" else row.reason
     return [
         row.uuid,
