@@ -134,6 +134,17 @@ def test_the_table_sorts_selects_acts_and_shows_the_badge(
     finally:
         _theme(page, "JupyterLab Light")  # the theme is a setting: the next test's too
 
+    # the header's checkbox selects every row the filter shows, then none
+    every = table.locator("thead input[type=checkbox]")
+    expect(every).to_have_js_property("indeterminate", True)
+    every.click()
+    expect(table.locator("tr.ipyvirt-row.selected")).to_have_count(5)
+    expect(table.locator("button.ipyvirt-do-suspend")).to_be_disabled()  # not all running
+    every.click()
+    expect(table.locator("tr.ipyvirt-row.selected")).to_have_count(0)
+    web1.locator("input[type=checkbox]").click()
+    expect(web1).to_have_class(re.compile(r"\bselected\b"))
+
     # destroy asks first; cancel leaves the domain be
     table.locator("button.ipyvirt-do-destroy").click()
     confirm = table.locator(".ipyvirt-confirm")

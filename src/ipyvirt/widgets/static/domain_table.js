@@ -50,7 +50,8 @@ function render({ model, el }) {
     type: "checkbox", "aria-label": "select every domain the filter shows",
     onclick: (e) => {
       e.preventDefault();  // the kernel's answer checks it
-      ask(model, "select_all", { on: !all.checked || all.indeterminate });
+      const { selected, shown } = get("selection");
+      ask(model, "select_all", { on: selected < shown });
     },
   });
   const heads = COLUMNS.map(([text, , key, num]) =>
@@ -98,6 +99,8 @@ function render({ model, el }) {
       }
     },
     page_rows() {
+      // a redraw keeps the keyboard's place: the checkbox of the same domain
+      const at = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.uuid : null;
       body.replaceChildren(...get("page_rows").map((row) => {
         const [uuid, , , st] = row;
         const box = h("input", {
@@ -111,6 +114,7 @@ function render({ model, el }) {
           h("td", { class: "check" }, box),
           COLUMNS.map(([, i, , num]) => h("td", { class: num ? "num" : undefined }, cell(row[i], i))));
       }));
+      if (at) body.querySelector(`tr[data-uuid="${at}"] input`)?.focus();
     },
     pager() {
       const { label: text, page, pages } = get("pager");
