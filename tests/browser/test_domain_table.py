@@ -114,6 +114,7 @@ def test_the_table_sorts_selects_acts_and_shows_the_badge(
     expect(table.locator("button.ipyvirt-do-suspend")).to_be_disabled()
     web1.locator("input[type=checkbox]").click()
     expect(web1).to_have_class(re.compile(r"\bselected\b"))
+    expect(table.locator("tbody input:checked")).to_have_count(1)
     suspend = table.locator("button.ipyvirt-do-suspend")
     expect(suspend).to_be_enabled()
     start = table.locator("button.ipyvirt-do-start")

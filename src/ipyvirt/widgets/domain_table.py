@@ -62,7 +62,7 @@ def _js_comment(line: str) -> bool:
 
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
-    """A row as the view gets it: a list, not a dict (a page of 50 rows is ~5 KiB, not 9).
+    """A row as the view gets it: a list, not a dict (a page of 50 rows is ~5 KiB, not 10).
     The order is the one domain_table.js reads (see its SELECTED). libvirt's reason
     "unknown" tells a reader nothing: the view shows no reason instead."""
     reason = "" if row.reason == "unknown" else row.reason
@@ -74,9 +74,9 @@ def _cells(row: DomainRow, selected: bool) -> list[object]:
         reason,
         row.vcpus,
         row.memory_mib,
-        row.autostart,
-        row.persistent,
-        selected,
+        int(row.autostart),  # 1 and 0: four bytes fewer than true and false, 50 times over
+        int(row.persistent),
+        int(selected),
     ]
 
 

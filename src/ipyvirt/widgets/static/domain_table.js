@@ -104,7 +104,7 @@ function render({ model, el }) {
       body.replaceChildren(...get("page_rows").map((row) => {
         const [uuid, , , st] = row;
         const box = h("input", {
-          type: "checkbox", "aria-label": `select ${row[1]}`, checked: row[SELECTED],
+          type: "checkbox", "aria-label": `select ${row[1]}`, checked: !!row[SELECTED],
           onclick: (e) => {
             e.preventDefault();
             ask(model, "select", { uuid, on: !row[SELECTED] });
