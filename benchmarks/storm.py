@@ -57,7 +57,7 @@ LABELS = """
 import ipywidgets
 def _labels():
     out = {}
-    parts = {"dash": dash, "table": dash.table, "actions": dash.table.actions,
+    parts = {"dash": dash, "table": dash.table,
              "usage": dash.usage, "log": dash.event_log, "monitor": dash.monitor}
     for owner, obj in parts.items():
         out.setdefault(obj.model_id, owner)

@@ -129,11 +129,11 @@ def test_the_empty_state_names_the_filter(conn: libvirt.virConnect) -> None:
     model = _model(conn)
     assert model.empty_text() == ""
     model.look(name_filter="db", state_filter="paused")
-    assert model.empty_text() == "no domain matches name containing 'db' and paused"
+    assert model.empty_text() == "No domain matches name containing 'db' and state paused."
     model.look(name_filter="")
     model.look(state_filter="crashed")
-    assert model.empty_text() == "no domain matches crashed"
-    assert DomainTableModel().empty_text() == "no domains"
+    assert model.empty_text() == "No domain matches state crashed."
+    assert DomainTableModel().empty_text() == "No domains on this connection."
 
 
 def test_changes_are_plain_data_and_deltas(conn: libvirt.virConnect) -> None:

@@ -13,26 +13,29 @@ from inproc import Run, until
 def test_buttons_follow_what_applies_and_the_filter(run: Run) -> None:
     conn = Connection(uri="test:///default", readonly=False)
     table = DomainTable(conn)
-    buttons = table.actions.buttons
 
-    async def scenario() -> None:  # on the main loop, where widget handlers run
+    def ask(do: str, **fields: object) -> None:  # what the view sends, as the comm hands it
+        table._received(table, {"do": do, **fields}, [])
+
+    async def scenario() -> None:  # on the main loop, where the view's requests are handled
         test = next(r for r in table.rows() if r.name == "test")
         assert test.state == "running"
-        table._checks[table.model.shown().index(test)].value = True
-        assert [a for a, b in buttons.items() if not b.disabled] == [
+        ask("select", uuid=test.uuid, on=True)
+        assert [a for a, why in table.buttons.items() if not why] == [
             "shutdown",
             "reboot",
             "suspend",
             "destroy",
         ]
-        assert buttons["start"].tooltip == (
+        assert table.buttons["start"] == (
             "start applies to crashed or shutoff domains: test is running"
         )
-        table._state_filter.value = "paused"  # hides the selected domain
-        assert all(b.disabled for b in buttons.values())
-        assert buttons["destroy"].tooltip == "select domains first"
-        assert table._empty.value == "no domain matches paused"
-        assert table._empty.layout.display == "block"
+        assert table.actions.buttons["start"].tooltip == table.buttons["start"]
+        ask("look", state_filter="paused")  # hides the selected domain
+        assert set(table.buttons.values()) == {"select domains first"}
+        assert all(b.disabled for b in table.actions.buttons.values())
+        assert table.empty == "No domain matches state paused."
+        assert (table.page_rows, table.pager["label"]) == ([], "")
 
     try:
         run(scenario())

@@ -1,29 +1,61 @@
-"""Buttons that act on the selected domains, off the kernel's loop, errors in one line."""
+"""What a domain table's action buttons do: which apply and why not, the confirmation, the
+libvirt calls off the kernel's loop, the outcome in one line.
+
+Not a widget of its own: :class:`~ipyvirt.widgets.DomainTable` draws it in its one comm, and
+tells it what its view asked for (a click, a confirmation).
+"""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
-import ipywidgets as widgets
 import libvirt
 
 from ipyvirt import runtime
 from ipyvirt.connection import Connection
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.offloop import OffLoop
-from ipyvirt.widgets.base import OnMain
 
-__all__ = ["ACTIONS", "ActionBar"]
+__all__ = ["ACTIONS", "ActionBar", "Button"]
+
+READ_ONLY = "read-only connection: %virt connect --rw (or libvirt.open) to act"
+NOTHING_SELECTED = "select domains first"
+
+#: at most this many domain names in a question or an outcome line (then "and N more")
+_NAMED = 3
 
 
-class ActionBar(widgets.VBox):  # type: ignore[misc]
+@dataclass(frozen=True)
+class Button:
+    """One action's button as the view shows it: disabled, and the tooltip saying why."""
+
+    disabled: bool
+    tooltip: str | None
+
+
+@dataclass
+class _Run:
+    """One click's calls: what they do, to whom, how many are not done, their errors."""
+
+    action: str
+    names: list[str]
+    left: int
+    errors: list[str] = field(default_factory=list)
+
+
+def _names(names: list[str]) -> str:
+    more = f" and {len(names) - _NAMED} more" if len(names) > _NAMED else ""
+    return ", ".join(names[:_NAMED]) + more
+
+
+class ActionBar:
     """start, shutdown, reboot, suspend, resume, destroy for what *selection()* returns
-    (``[(uuid, name)]``). The libvirt calls run on a worker thread, never on the loop.
+    (``[(uuid, name)]``). The libvirt calls run on worker threads, never on the loop.
 
-    *why_not(action)*, if given, says in one line why *action* does not apply to the
-    selection ("" when it does): its button is disabled with that as its tooltip, and a
-    click on it anyway (from code) reports it as the action's error.
+    *why_not(action)* says in one line why *action* does not apply to the selection (""
+    when it does). *changed()* is called (on the main loop) whenever :attr:`question` or
+    :attr:`status` changed, so the owner redraws.
     """
 
     def __init__(
@@ -34,89 +66,79 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
         *,
         enabled: bool = True,
         why_not: Callable[[str], str] | None = None,
+        changed: Callable[[], object] = lambda: None,
     ) -> None:
         self._conn = conn
         self._selection = selection
-        self._on_main = OnMain(rt)
-        self._rt = rt
-        self._enabled = enabled
+        self.enabled = enabled
         self._why_not = why_not or (lambda action: "")
+        self._changed = changed
         # every click's calls run, two at a time: no limit on how many wait
         self._calls = OffLoop(rt.main_loop, name="ipyvirt-action", workers=2, limit=None)
-        self.buttons = {name: widgets.Button(description=name) for name in ACTIONS}
-        for name, button in self.buttons.items():
-            button.on_click(lambda _, name=name: self._on_main(self._clicked, name))
-        self._question = widgets.Label()
-        self._confirm = widgets.Button(description="confirm", button_style="danger")
-        self._cancel = widgets.Button(description="cancel")
-        self._confirm.on_click(lambda _: self._on_main(self._confirmed))
-        self._cancel.on_click(lambda _: self._on_main(self._ask, None))
-        self._confirm_row = widgets.HBox(
-            [self._question, self._confirm, self._cancel], layout={"display": "none"}
-        )
-        #: the last action's outcome, one line; errors start with "error:"
-        self.status = widgets.HTML()
+        #: "destroy test?" while a confirmation is asked for, else ""
+        self.question = ""
+        #: the last action's outcome, one line; an error starts with "error: "
+        self.status = ""
         self._pending: str | None = None
         self._targets: list[tuple[str, str]] = []
-        super().__init__(
-            [widgets.HBox(list(self.buttons.values())), self._confirm_row, self.status]
-        )
-        if not enabled:
-            self.layout.display = "none"
-        self.refresh(0)
+        # the latest run: only its outcome is told (an earlier run's late calls are not)
+        self._latest: _Run | None = None
 
-    def refresh(self, selected: int) -> None:
-        """Enable the buttons for *selected* domains on a read-write connection."""
-        why = ""
+    def reason(self, action: str, why_not: Callable[[str], str] | None = None) -> str:
+        """Why *action*'s button is disabled, one line; "" when it is enabled."""
         if self._conn.readonly:
-            why = "read-only connection: %virt connect --rw (or libvirt.open) to act"
-        elif not selected:
-            why = "select domains first"
-        for action, button in self.buttons.items():
-            reason = why or (self._why_not(action) if selected else "")
-            disabled = bool(reason)
-            if button.disabled != disabled:
-                button.disabled = disabled
-            if button.tooltip != (reason or None):
-                button.tooltip = reason or None
+            return READ_ONLY
+        return (why_not or self._why_not)(action)
 
-    def _clicked(self, action: str) -> None:
+    @property
+    def buttons(self) -> dict[str, Button]:
+        """Each action's button as the view shows it now."""
+        reasons = {action: self.reason(action) for action in ACTIONS}
+        return {a: Button(bool(why), why or None) for a, why in reasons.items()}
+
+    def click(self, action: str) -> None:
+        """What a click on *action*'s button does: refused in one line, asked, or run."""
+        if action not in ACTIONS:
+            raise ValueError(f"unknown action {action!r}: use one of {', '.join(ACTIONS)}")
         targets = self._selection()
-        if not targets or self._conn.readonly:
-            return
-        refused = self._why_not(action)
+        refused = self.reason(action)
         if refused:
-            self._error(f"{action} {', '.join(n for _, n in targets)}: {refused}")
-            return
-        if ACTIONS[action].confirm:
-            self._ask(action)
+            names = _names([n for _, n in targets])
+            self._say(f"error: {action}{' ' + names if names else ''}: {refused}")
+        elif ACTIONS[action].confirm:
+            # confirming acts on the domains the question named, whatever is selected by then
+            self._pending, self._targets = action, targets
+            self.question = f"{action} {_names([n for _, n in targets])}?"
+            self._changed()
         else:
             self._run(action, targets)
 
-    def _ask(self, action: str | None) -> None:
-        self._pending = action
-        # confirming acts on the domains the question named, whatever the selection is by then
-        self._targets = self._selection() if action is not None else []
-        if action is None:
-            self._confirm_row.layout.display = "none"
-            return
-        names = ", ".join(name for _, name in self._targets)
-        self._question.value = f"{action} {names}?"
-        self._confirm_row.layout.display = "flex"
-
-    def _confirmed(self) -> None:
+    def confirm(self) -> None:
+        """Run the action the question asked about (nothing if none is asked)."""
         action, targets = self._pending, self._targets
-        self._ask(None)
+        self.cancel()
         if action is not None and targets:
             self._run(action, targets)
 
+    def cancel(self) -> None:
+        """Drop the question."""
+        self._pending, self._targets = None, []
+        if self.question:
+            self.question = ""
+            self._changed()
+
+    def _say(self, status: str) -> None:
+        self.status = status
+        self._changed()
+
     def _run(self, action: str, targets: list[tuple[str, str]]) -> None:
-        self.status.value = html.escape(f"{action}: {', '.join(n for _, n in targets)} …")
+        run = self._latest = _Run(action, [name for _, name in targets], len(targets))
+        self._say(f"{action} {_names(run.names)} …")
         for uuid, name in targets:
             self._calls.submit(
                 lambda uuid=uuid, name=name: self._call(action, uuid, name),  # type: ignore[misc]
-                lambda error, name=name: self._done(action, name, error),  # type: ignore[misc]
-                lambda err, name=name: self._done(action, name, f"{action} {name}: {err}"),  # type: ignore[misc]
+                lambda error: self._done(run, error),
+                lambda err, name=name: self._done(run, f"{action} {name}: {err}"),  # type: ignore[misc]
             )
 
     def _call(self, action: str, uuid: str, name: str) -> str:
@@ -128,14 +150,18 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
             return f"{action} {name}: {err.get_error_message()}"
         return ""
 
-    def _error(self, error: str) -> None:
-        self.status.value = f'<span style="color:#b00">error: {html.escape(error)}</span>'
-
-    def _done(self, action: str, name: str, error: str) -> None:
+    def _done(self, run: _Run, error: str) -> None:
+        """On the loop: one of *run*'s calls ended; its outcome once the last one has."""
         if error:
-            self._error(error)
-        elif not self.status.value.startswith("<span"):
-            self.status.value = html.escape(f"{action}: {name} done")
+            run.errors.append(error)
+        run.left -= 1
+        if run.left or run is not self._latest:
+            return
+        if run.errors:
+            more = len(run.errors) - 1
+            self._say(f"error: {run.errors[0]}" + (f" (and {more} more)" if more else ""))
+        else:
+            self._say(f"{run.action} {_names(run.names)}: done")
 
     @property
     def busy(self) -> bool:
@@ -145,4 +171,3 @@ class ActionBar(widgets.VBox):  # type: ignore[misc]
     def close(self) -> None:
         # an action under way uses the connection: let it end before anyone may close that
         self._calls.close()
-        super().close()
