@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ipyvirt.domains import COLUMNS, query_all
+from ipyvirt.models.loop_rates import interval_label
 from ipyvirt.statistics import LoopStatistics
 
 __all__ = ["Table", "Tables", "domain_table", "loop_table"]
@@ -73,16 +74,18 @@ def loop_table(stats: LoopStatistics) -> Tables:
         "fd watches",
     )
     timers = Table(
-        ("timer", "interval ms", "fires", "loop", "thread"),
-        tuple((t.id, t.interval_ms, t.fires, t.loop, t.thread) for t in stats.timers),
+        ("timer", "interval", "fires", "loop", "thread"),
+        tuple(
+            (t.id, interval_label(t.interval_ms), t.fires, t.loop, t.thread) for t in stats.timers
+        ),
         "timers",
     )
     totals = Table(
         (
             "handles added",
-            "removed",
+            "handles removed",
             "timeouts added",
-            "removed",
+            "timeouts removed",
             "frees run",
             "pending frees",
             "callback errors",

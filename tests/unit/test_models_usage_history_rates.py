@@ -103,7 +103,13 @@ def test_event_history_starts_from_the_connections_history(run: Run) -> None:
 def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
     impl = ipyvirt.runtime.current().impl  # type: ignore[union-attr]
     rates = LoopRates()
-    assert rates.records() == {"watches": [], "timers": [], "rates": None}
+    assert rates.records() == {
+        "watches": [],
+        "timers": [],
+        "rates": None,
+        "totals": None,
+        "loops": [],
+    }
 
     async def scenario() -> None:
         conn = Connection(uri="test:///default")
@@ -119,7 +125,10 @@ def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
     assert str(rates.rates).endswith("callback errors")
     assert [interval_label(n) for n in (-1, 0, 5000)] == ["disabled", "every iteration", "5000 ms"]
     records = rates.records()
-    assert {"watches", "timers", "rates"} == set(records)
+    assert {"watches", "timers", "rates", "totals", "loops"} == set(records)
+    assert rates.rates.frees_per_s >= 0 and records["totals"]["callback_errors"] == 0
+    # a watch or timer's own rate: None for one the previous reading did not have
+    assert all(t["per_s"] is None or t["per_s"] >= 0 for t in records["timers"])
     assert all(
         t["interval"] in ("disabled", "every iteration") or t["interval"].endswith(" ms")
         for t in records["timers"]
