@@ -45,6 +45,7 @@ def notebook(daemon_uri: str) -> list[str]:
         "import asyncio\nawait asyncio.sleep(0.2)  # the events reach the history",
         "log = EventLog(conn, history=True)\nempty = EventLog(conn)\ndisplay(log, empty)",
         "monitor = LoopMonitor(interval=0.5)\nmonitor",
+        "dash = %virt dashboard\ndash",
     ]
 
 
@@ -144,4 +145,12 @@ def test_event_log_and_loop_monitor_in_both_themes(
     log.locator("input").fill("")
     log.locator("select").select_option("all families")
     log.locator("tbody tr[data-family='domain']").first.wait_for()
+
+    # in the dashboard's tabs too (a view first drawn while its tab is hidden)
+    tabs = view_of(jupyter, 5, ".lm-TabBar-tab")
+    tabs.filter(has_text=re.compile("^events$")).click()
+    in_tab = view_of(jupyter, 5, ".ipyvirt-event-log")
+    assert texts(in_tab.locator("thead th")) == ["time", "family", "subject", "event", "detail"]
+    tabs.filter(has_text=re.compile("^event loop$")).click()
+    view_of(jupyter, 5, ".ipyvirt-loop-monitor .ipyvirt-interval").first.wait_for()
     assert jupyter.errors() == []
