@@ -40,12 +40,13 @@ class EventLog(View):
 
     _esm = esm("event_log")
     _css = css("event_log")
-    #: none: one comm (see :mod:`ipyvirt.widgets.one_comm`)
+    #: None: no Layout model, one comm (see ``ipyvirt.widgets.one_comm``)
     layout = no_layout()
 
     #: the column names, in the order of each row's cells after its key
     columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
-    #: the newest *visible* rows that pass the filters, newest first: [seq, *event_row]
+    #: the newest *visible* rows that pass the filters, newest first: a key (the event's
+    #: ``seq``), then the cells of ``event_row(event)``
     rows = traitlets.List(traitlets.List()).tag(sync=True)
     #: the families the family filter offers, "all families" first
     families = traitlets.List(traitlets.Unicode()).tag(sync=True)

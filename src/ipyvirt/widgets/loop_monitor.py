@@ -25,11 +25,11 @@ class LoopMonitor(View):
 
     _esm = esm("loop_monitor")
     _css = css("loop_monitor")
-    #: none: one comm (see :mod:`ipyvirt.widgets.one_comm`)
+    #: None: no Layout model, one comm (see ``ipyvirt.widgets.one_comm``)
     layout = no_layout()
 
-    #: the last reading, as :meth:`LoopRates.records` gives it (watches, timers, rates,
-    #: totals, loops)
+    #: the last reading, as :meth:`~ipyvirt.models.loop_rates.LoopRates.records` gives it
+    #: (watches, timers, rates, totals, loops)
     reading = traitlets.Dict().tag(sync=True)
     #: seconds between readings, for the view's "rates over the last N s"
     interval = traitlets.Float(1.0).tag(sync=True)
