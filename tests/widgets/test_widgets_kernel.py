@@ -296,6 +296,21 @@ def test_event_log_starts_from_the_history_when_asked(kernel: Kernel) -> None:
     )
 
 
+def test_event_log_refuses_bad_arguments_in_one_line_and_leaves_no_comm(kernel: Kernel) -> None:
+    bad_family = kernel.execute("EventLog(c, families=['volumes'])")
+    assert bad_family.error is not None and bad_family.error[0] == "ValueError"
+    assert "\n" not in bad_family.error[1] and "volumes" in bad_family.error[1]
+    not_a_conn = kernel.execute("EventLog('test:///default')")
+    assert not_a_conn.error == (
+        "TypeError",
+        "expected a libvirt connection or an ipyvirt.Connection, got str",
+    )
+    closed = [
+        m for r in (bad_family, not_a_conn) for m in r.messages if m["msg_type"] == "comm_close"
+    ]
+    assert len(closed) == 2, "a refused EventLog left its comm open"
+
+
 def test_each_view_opens_exactly_one_comm(kernel: Kernel) -> None:
     for make in ("EventLog(c, history=True)", "LoopMonitor()"):
         reply = kernel.execute(f"w = {make}\ndisplay(w)").ok()

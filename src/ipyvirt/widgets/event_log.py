@@ -71,19 +71,24 @@ class EventLog(View):
         interval: float = 0.05,
         history: bool = False,
     ) -> None:
-        offered = [ALL_FAMILIES, *(f for f in FILTER_FAMILIES[1:] if not families or f in families)]
-        super().__init__(columns=list(COLUMNS), families=offered)
-        self._live(conn)
         wanted = None if families is None else set(families)
-        earlier: list[Event] = []
-        if history:
-            earlier = [e for e in self.conn.history if wanted is None or e.family in wanted]
-        self.model = EventHistory(capacity, earlier)
-        self._visible = visible
-        self.uri = self.conn.uri
-        self._coalescer = Coalescer(self._rt.main_loop, interval, self._show)
-        self._subscription = self.conn.subscribe(self._on_event, families=families)
-        self._show()
+        offered = [ALL_FAMILIES, *(f for f in FILTER_FAMILIES[1:] if wanted is None or f in wanted)]
+        super().__init__(columns=list(COLUMNS), families=offered)
+        try:
+            with self.hold_sync():  # what it starts with goes in one message
+                self._live(conn)
+                earlier: list[Event] = []
+                if history:
+                    earlier = [e for e in self.conn.history if wanted is None or e.family in wanted]
+                self.model = EventHistory(capacity, earlier)
+                self._visible = visible
+                self.uri = self.conn.uri
+                self._coalescer = Coalescer(self._rt.main_loop, interval, self._show)
+                self._subscription = self.conn.subscribe(self._on_event, families=families)
+                self._show()
+        except BaseException:  # a bad argument: no comm left open, no connection either
+            self.close()
+            raise
 
     @property
     def events(self) -> Ring[Event]:
@@ -144,5 +149,7 @@ class EventLog(View):
         return repr(Table(COLUMNS[1:], rows, title))
 
     def _closing(self) -> None:
-        self._coalescer.cancel()
-        self._subscription.cancel()
+        # also after a failed __init__: only what was made
+        for part in (getattr(self, "_coalescer", None), getattr(self, "_subscription", None)):
+            if part is not None:
+                part.cancel()

@@ -36,11 +36,16 @@ class LoopMonitor(View):
 
     def __init__(self, impl: AsyncioEventImpl | None = None, *, interval: float = 1.0) -> None:
         super().__init__(interval=interval)
-        self._live(None)
-        self.impl = impl or self._rt.impl
-        self.model = LoopRates()
-        self._repeater = Repeater(self._rt.main_loop, interval, self.refresh)
-        self.refresh()
+        try:
+            with self.hold_sync():  # the first reading goes in one message
+                self._live(None)
+                self.impl = impl or self._rt.impl
+                self.model = LoopRates()
+                self._repeater = Repeater(self._rt.main_loop, interval, self.refresh)
+                self.refresh()
+        except BaseException:  # no runtime: no comm left open
+            self.close()
+            raise
         self._repeater.start()
 
     def refresh(self) -> None:
@@ -62,7 +67,8 @@ class LoopMonitor(View):
         )
 
     def _closing(self) -> None:
-        self._repeater.cancel()
+        if hasattr(self, "_repeater"):  # not after a failed __init__
+            self._repeater.cancel()
 
 
 def _count(n: int, one: str, many: str = "") -> str:

@@ -87,7 +87,14 @@ function render({ model, el }) {
   drawHead();
   drawFilters();
   drawRows();
-  const redraw = () => { drawFilters(); drawRows(); };
+  // one update from the kernel changes several traits, each firing its own event: draw
+  // once, after them all
+  let pending = false;
+  const redraw = () => {
+    if (pending) return;
+    pending = true;
+    queueMicrotask(() => { pending = false; drawFilters(); drawRows(); });
+  };
   const events = ["change:rows", "change:kept", "change:status", "change:notice",
     "change:family", "change:subject", "change:families"];
   for (const e of events) model.on(e, redraw);
