@@ -31,14 +31,18 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TUTORIALS = sorted(NOTEBOOKS.glob("*.ipynb"))
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
+# A widget view on the page: ipywidgets' own views carry .jupyter-widgets; an ipyvirt View
+# (anywidget, which adds no class of its own) is there once its module drew .ipyvirt-view.
+VIEW = ".jupyter-widgets, .ipyvirt-view"
+
 # Each code cell's outputs as the page shows them: the text, how many widget views are inside,
 # and whether the output takes any room. (Lab sets no MIME type on a widget's output element.)
-_OUTPUTS = """panel => [...panel.querySelectorAll('.jp-CodeCell')].map(cell =>
-  [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
+_OUTPUTS = f"""panel => [...panel.querySelectorAll('.jp-CodeCell')].map(cell =>
+  [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({{
     text: o.innerText,
-    views: o.querySelectorAll('.jupyter-widgets').length,
+    views: o.querySelectorAll('{VIEW}').length,
     height: o.getBoundingClientRect().height,
-  })))"""
+  }})))"""
 
 
 def _widget_outputs(notebook: nbformat.NotebookNode) -> dict[int, int]:
@@ -91,7 +95,7 @@ def test_the_tutorial_runs_all_and_shows_its_widgets(
             break
         jupyter.page.wait_for_timeout(200)
         waited += 200
-    views = jupyter.panel.locator(".jp-OutputArea-output:has(.jupyter-widgets)")
+    views = jupyter.panel.locator(f".jp-OutputArea-output:has({VIEW})")
     last = views.last if views.count() else jupyter.panel.locator(".jp-CodeCell").last
     last.scroll_into_view_if_needed()
     jupyter.screenshot(f"tutorial-{tutorial.stem}")
@@ -128,7 +132,7 @@ def test_the_tutorial_shows_its_widgets_in_voila(voila: Server, page: Page, tuto
     expected = sum(_widget_outputs(nbformat.read(tutorial, as_version=4)).values())
     page.goto(f"{voila.url}voila/render/{tutorial.name}")
     outputs = page.locator(".jp-OutputArea-output")
-    views = outputs.filter(has=page.locator(".jupyter-widgets"))
+    views = outputs.filter(has=page.locator(VIEW))
     errors = outputs.filter(has_text="Error displaying widget")
     # Voilà runs every cell before it shows the widgets, then renders them at once
     deadline_ms, waited = 90_000, 0
