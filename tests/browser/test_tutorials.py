@@ -30,19 +30,18 @@ pytestmark = pytest.mark.browser
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 TUTORIALS = sorted(NOTEBOOKS.glob("*.ipynb"))
 WIDGET = "application/vnd.jupyter.widget-view+json"
-
-# A widget view on the page: ipywidgets' own views carry .jupyter-widgets; an ipyvirt View
-# (anywidget, which adds no class of its own) is there once its module drew .ipyvirt-view.
+# a widget's view on the page: ipywidgets' own views carry .jupyter-widgets; an anywidget
+# view (ipyvirt.widgets.view.View) does not, and ipyvirt's draw into an .ipyvirt-view
 VIEW = ".jupyter-widgets, .ipyvirt-view"
 
 # Each code cell's outputs as the page shows them: the text, how many widget views are inside,
 # and whether the output takes any room. (Lab sets no MIME type on a widget's output element.)
-_OUTPUTS = f"""panel => [...panel.querySelectorAll('.jp-CodeCell')].map(cell =>
-  [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({{
+_OUTPUTS = """panel => [...panel.querySelectorAll('.jp-CodeCell')].map(cell =>
+  [...cell.querySelectorAll('.jp-OutputArea-output')].map(o => ({
     text: o.innerText,
-    views: o.querySelectorAll('{VIEW}').length,
+    views: o.querySelectorAll('.jupyter-widgets, .ipyvirt-view').length,
     height: o.getBoundingClientRect().height,
-  }})))"""
+  })))"""
 
 
 def _widget_outputs(notebook: nbformat.NotebookNode) -> dict[int, int]:
@@ -95,7 +94,7 @@ def test_the_tutorial_runs_all_and_shows_its_widgets(
             break
         jupyter.page.wait_for_timeout(200)
         waited += 200
-    views = jupyter.panel.locator(f".jp-OutputArea-output:has({VIEW})")
+    views = jupyter.panel.locator(f".jp-OutputArea-output:has(:is({VIEW}))")
     last = views.last if views.count() else jupyter.panel.locator(".jp-CodeCell").last
     last.scroll_into_view_if_needed()
     jupyter.screenshot(f"tutorial-{tutorial.stem}")
