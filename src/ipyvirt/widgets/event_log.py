@@ -107,9 +107,11 @@ class EventLog(View):
     def look(self, *, family: str | None = None, subject: str | None = None) -> None:
         """Show only the events of *family* ("all families": every one) whose subject
         contains *subject* (any case); None leaves that filter as it is. On the main loop."""
-        self.model.look(family=family, subject=subject)
-        self.family, self.subject = self.model.family, self.model.subject
-        self._show()
+        self.model.look(family=family, subject=subject)  # raises before changing anything
+        with self.hold_sync():
+            self.family, self.subject = self.model.family, self.model.subject
+            self.notice = ""
+            self._show()
 
     def _handle(self, do: str, content: dict[str, Any]) -> None:
         if do != "look":
@@ -122,8 +124,6 @@ class EventLog(View):
             )
         except ValueError as err:  # a family the view did not offer: say so, keep the rest
             self.notice = str(err)
-        else:
-            self.notice = ""
 
     def matching(self) -> list[Event]:
         """The kept events that pass the filters, oldest first."""
