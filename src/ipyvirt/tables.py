@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ipyvirt.domains import COLUMNS, query_all
-from ipyvirt.models.loop_rates import interval_label
+from ipyvirt.models.loop_rates import interval_label, watch_label
 from ipyvirt.statistics import LoopStatistics
 
 __all__ = ["Table", "Tables", "domain_table", "loop_table"]
@@ -70,7 +70,7 @@ def loop_table(stats: LoopStatistics) -> Tables:
     """The live watches and timers, and the counters, as tables."""
     watches = Table(
         ("watch", "fd", "events", "dispatches", "loop", "thread"),
-        tuple((w.id, w.fd, w.event_names, w.dispatches, w.loop, w.thread) for w in stats.watches),
+        tuple((w.id, w.fd, watch_label(w), w.dispatches, w.loop, w.thread) for w in stats.watches),
         "fd watches",
     )
     timers = Table(

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ipyvirt.statistics import LoopStatistics
+from ipyvirt.statistics import LoopStatistics, WatchInfo
 
-__all__ = ["LoopRates", "Rates", "interval_label"]
+__all__ = ["LoopRates", "Rates", "interval_label", "watch_label"]
 
 
 def interval_label(interval_ms: int) -> str:
@@ -17,6 +17,12 @@ def interval_label(interval_ms: int) -> str:
     if interval_ms == 0:
         return "every iteration"
     return f"{interval_ms} ms"
+
+
+def watch_label(watch: WatchInfo) -> str:
+    """The events a watch waits for ("READABLE|WRITABLE"), or "disabled" for none (libvirt
+    disables a watch while it handles what arrived)."""
+    return watch.event_names if watch.events else "disabled"
 
 
 @dataclass(frozen=True)
@@ -82,7 +88,7 @@ class LoopRates:
                 {
                     "id": w.id,
                     "fd": w.fd,
-                    "events": w.event_names,
+                    "events": watch_label(w),
                     "dispatches": w.dispatches,
                     "per_s": self._per_s(dispatched, w.id, w.dispatches),
                     "loop": w.loop,
