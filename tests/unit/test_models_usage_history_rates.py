@@ -10,12 +10,12 @@ import libvirt
 import pytest
 
 import ipyvirt
+from ipyvirt import statistics
 from ipyvirt.connection import Connection
 from ipyvirt.models.event_history import COLUMNS, EventHistory, event_row
 from ipyvirt.models.loop_rates import LoopRates, interval_label, watch_label
 from ipyvirt.models.ring import Ring
 from ipyvirt.models.usage import BULK, PER_DOMAIN, Sample, UsageSamples, read_usage
-from ipyvirt.statistics import WatchInfo
 
 from inproc import Run, until
 
@@ -126,7 +126,7 @@ def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
     assert rates.rates is not None and rates.rates.dispatches_per_s >= 0
     assert str(rates.rates).endswith("callback errors")
     assert [interval_label(n) for n in (-1, 0, 5000)] == ["disabled", "every iteration", "5000 ms"]
-    watch = WatchInfo(id=1, fd=5, events=0, dispatches=0, loop="io", thread="")
+    watch = statistics.WatchInfo(id=1, fd=5, events=0, dispatches=0, loop="io", thread="")
     assert watch_label(watch) == "disabled"
     assert watch_label(dataclasses.replace(watch, events=1)) == "READABLE"
     records = rates.records()
