@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import libvirt
 
 from ipyvirt.domains import COLUMNS, query_all
+from ipyvirt.models.loop_rates import interval_label, watch_label
 from ipyvirt.statistics import LoopStatistics
 
 __all__ = ["Table", "Tables", "domain_table", "loop_table"]
@@ -73,20 +74,22 @@ def loop_table(stats: LoopStatistics) -> Tables:
     """The live watches and timers, and the counters, as tables."""
     watches = Table(
         ("watch", "fd", "events", "dispatches", "loop", "thread"),
-        tuple((w.id, w.fd, w.event_names, w.dispatches, w.loop, w.thread) for w in stats.watches),
+        tuple((w.id, w.fd, watch_label(w), w.dispatches, w.loop, w.thread) for w in stats.watches),
         "fd watches",
     )
     timers = Table(
-        ("timer", "interval ms", "fires", "loop", "thread"),
-        tuple((t.id, t.interval_ms, t.fires, t.loop, t.thread) for t in stats.timers),
+        ("timer", "interval", "fires", "loop", "thread"),
+        tuple(
+            (t.id, interval_label(t.interval_ms), t.fires, t.loop, t.thread) for t in stats.timers
+        ),
         "timers",
     )
     totals = Table(
         (
             "handles added",
-            "removed",
+            "handles removed",
             "timeouts added",
-            "removed",
+            "timeouts removed",
             "frees run",
             "pending frees",
             "callback errors",

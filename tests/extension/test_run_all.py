@@ -57,7 +57,7 @@ def act():
     t.join()
 
 def delivered():
-    unshown = len(log.events) - int(log._status.value.split()[0])
+    unshown = len(log.events) - int(log.status.split()[0])
     print(*(n - b for n, b in zip(counts(), before)), unshown)
 """
 

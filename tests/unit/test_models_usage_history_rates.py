@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import libvirt
 import pytest
 
 import ipyvirt
+from ipyvirt import statistics
 from ipyvirt.connection import Connection
 from ipyvirt.models.event_history import COLUMNS, EventHistory, event_row
-from ipyvirt.models.loop_rates import LoopRates, interval_label
+from ipyvirt.models.loop_rates import LoopRates, interval_label, watch_label
 from ipyvirt.models.ring import Ring
 from ipyvirt.models.usage import (
     BULK,
@@ -134,7 +136,13 @@ def test_event_history_starts_from_the_connections_history(run: Run) -> None:
 def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
     impl = ipyvirt.runtime.current().impl  # type: ignore[union-attr]
     rates = LoopRates()
-    assert rates.records() == {"watches": [], "timers": [], "rates": None}
+    assert rates.records() == {
+        "watches": [],
+        "timers": [],
+        "rates": None,
+        "totals": None,
+        "loops": [],
+    }
 
     async def scenario() -> None:
         conn = Connection(uri="test:///default")
@@ -149,8 +157,14 @@ def test_loop_rates_per_second_and_interval_labels(run: Run) -> None:
     assert rates.rates is not None and rates.rates.dispatches_per_s >= 0
     assert str(rates.rates).endswith("callback errors")
     assert [interval_label(n) for n in (-1, 0, 5000)] == ["disabled", "every iteration", "5000 ms"]
+    watch = statistics.WatchInfo(id=1, fd=5, events=0, dispatches=0, loop="io", thread="")
+    assert watch_label(watch) == "disabled"
+    assert watch_label(dataclasses.replace(watch, events=1)) == "READABLE"
     records = rates.records()
-    assert {"watches", "timers", "rates"} == set(records)
+    assert {"watches", "timers", "rates", "totals", "loops"} == set(records)
+    assert rates.rates.frees_per_s >= 0 and records["totals"]["callback_errors"] == 0
+    # a watch or timer's own rate: None for one the previous reading did not have
+    assert all(t["per_s"] is None or t["per_s"] >= 0 for t in records["timers"])
     assert all(
         t["interval"] in ("disabled", "every iteration") or t["interval"].endswith(" ms")
         for t in records["timers"]

@@ -32,7 +32,7 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
             self.table = DomainTable(self._conn)
             self.usage = Usage(self._conn)
             self.timeline = Timeline(self._conn)
-            self.event_log = EventLog(self._conn)
+            self.event_log = EventLog(self._conn, history=True)
             self.monitor = LoopMonitor()
         except BaseException:
             if self._owns_conn:  # closes the parts already made, too

@@ -1,32 +1,62 @@
-"""Every event libvirt offers, decoded, timestamped, filterable, in bounded memory."""
+"""Every event libvirt offers, decoded, timestamped, filterable, in bounded memory: one comm."""
 
 from __future__ import annotations
 
-import html
+from typing import Any
 
-import ipywidgets as widgets
 import libvirt
+import traitlets
 
 from ipyvirt.connection import Connection
 from ipyvirt.hub import Event
-from ipyvirt.models.event_history import COLUMNS, FILTER_FAMILIES, EventHistory, event_row
+from ipyvirt.models.event_history import (
+    ALL_FAMILIES,
+    COLUMNS,
+    FILTER_FAMILIES,
+    EventHistory,
+    event_row,
+)
 from ipyvirt.models.ring import Ring
 from ipyvirt.tables import Table
-from ipyvirt.widgets.base import LIVE, Coalescer, OnMain, as_connection, need_runtime
+from ipyvirt.widgets.base import Coalescer
+from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["EventLog"]
 
 
-class EventLog(widgets.VBox):  # type: ignore[misc]
+class EventLog(View):
     """The newest events of every family on *conn*: domain (every event ID the binding has),
     network, pool, node device, secret, and the connection's close.
 
     Keeps at most *capacity* events (a ring buffer; the count of dropped ones is shown) and
-    shows the newest *visible* that pass the filters, refreshed at most 20 times a second.
-    With ``history=True`` it starts from the events *conn* recorded before it was made
+    shows the newest *visible* that pass the filters, refreshed at most 20 times a second
+    (every *interval* seconds at most): only those rows cross to the browser. With
+    ``history=True`` it starts from the events *conn* recorded before it was made
     (:attr:`ipyvirt.Connection.history`). What it shows lives in ``model``
-    (:class:`~ipyvirt.models.event_history.EventHistory`).
+    (:class:`~ipyvirt.models.event_history.EventHistory`); the view's filters reach it as
+    requests (``{"do": "look", "family": ..., "subject": ...}``), as :meth:`look` does.
     """
+
+    _esm = esm("event_log")
+    _css = css("event_log")
+
+    #: the column names, in the order of each row's cells after its key
+    columns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: the newest *visible* rows that pass the filters, newest first: a key (the event's
+    #: ``seq``), then the cells of ``event_row(event)``
+    rows = traitlets.List(traitlets.List()).tag(sync=True)
+    #: the families the family filter offers, "all families" first
+    families = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    #: the filters in force (set by the kernel only: the view asks, see the module view.py)
+    family = traitlets.Unicode(ALL_FAMILIES).tag(sync=True)
+    subject = traitlets.Unicode("").tag(sync=True)
+    #: events kept; the status line ("N events kept, M dropped")
+    kept = traitlets.Int(0).tag(sync=True)
+    status = traitlets.Unicode("").tag(sync=True)
+    #: the connection's URI, for the empty-state line
+    uri = traitlets.Unicode("").tag(sync=True)
+    #: a one-line answer to a request the kernel refused, "" when there is none
+    notice = traitlets.Unicode("").tag(sync=True)
 
     def __init__(
         self,
@@ -38,32 +68,24 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         interval: float = 0.05,
         history: bool = False,
     ) -> None:
-        rt = need_runtime()
-        self._conn, self._owns_conn = as_connection(conn)
-        self._on_main = OnMain(rt)
         wanted = None if families is None else set(families)
-        earlier = [
-            e
-            for e in (self._conn.history if history else ())
-            if wanted is None or e.family in wanted
-        ]
-        self.model = EventHistory(capacity, earlier)
-        self._visible = visible
-        self._coalescer = Coalescer(rt.main_loop, interval, self._show)
-        self._family = widgets.Dropdown(options=list(FILTER_FAMILIES), layout={"width": "12em"})
-        self._subject = widgets.Text(
-            placeholder="filter by domain / object", layout={"width": "16em"}
-        )
-        self._status = widgets.Label()
-        self._lines = widgets.HTML()
-        for control in (self._family, self._subject):
-            control.observe(lambda change: self._on_main(self._look), "value")
-        super().__init__([widgets.HBox([self._family, self._subject, self._status]), self._lines])
-        self._subscription = self._conn.subscribe(self._on_event, families=families)
-        self._show()
-        self._shut = False
-        LIVE.add(self)
-        self._conn.depend(self)
+        offered = [ALL_FAMILIES, *(f for f in FILTER_FAMILIES[1:] if wanted is None or f in wanted)]
+        super().__init__(columns=list(COLUMNS), families=offered)
+        try:
+            with self.hold_sync():  # what it starts with goes in one message
+                self._live(conn)
+                earlier: list[Event] = []
+                if history:
+                    earlier = [e for e in self.conn.history if wanted is None or e.family in wanted]
+                self.model = EventHistory(capacity, earlier)
+                self._visible = visible
+                self.uri = self.conn.uri
+                self._coalescer = Coalescer(self._rt.main_loop, interval, self._show)
+                self._subscription = self.conn.subscribe(self._on_event, families=families)
+                self._show()
+        except BaseException:  # a bad argument: no comm left open, no connection either
+            self.close()
+            raise
 
     @property
     def events(self) -> Ring[Event]:
@@ -79,9 +101,26 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         self.model.add(event)
         self._coalescer.poke()
 
-    def _look(self) -> None:
-        self.model.look(family=self._family.value, subject=self._subject.value)
-        self._show()
+    def look(self, *, family: str | None = None, subject: str | None = None) -> None:
+        """Show only the events of *family* ("all families": every one) whose subject
+        contains *subject* (any case); None leaves that filter as it is. On the main loop."""
+        self.model.look(family=family, subject=subject)  # raises before changing anything
+        with self.hold_sync():
+            self.family, self.subject = self.model.family, self.model.subject
+            self.notice = ""
+            self._show()
+
+    def _handle(self, do: str, content: dict[str, Any]) -> None:
+        if do != "look":
+            return
+        family, subject = content.get("family"), content.get("subject")
+        try:
+            self.look(
+                family=family if isinstance(family, str) else None,
+                subject=subject if isinstance(subject, str) else None,
+            )
+        except ValueError as err:  # a family the view did not offer: say so, keep the rest
+            self.notice = str(err)
 
     def matching(self) -> list[Event]:
         """The kept events that pass the filters, oldest first."""
@@ -92,30 +131,22 @@ class EventLog(widgets.VBox):  # type: ignore[misc]
         return self.model.newest(self._visible)
 
     def _show(self) -> None:
-        rows = "".join(
-            "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in event_row(e)) + "</tr>"
-            for e in self.newest()
-        )
-        value = f'<table class="ipyvirt-log">{rows}</table>'
-        if self._lines.value != value:
-            self._lines.value = value
-        status = self.model.status()
-        if self._status.value != status:
-            self._status.value = status
+        rows = [[e.seq, *event_row(e)] for e in self.newest()]
+        # one message for what changed (traitlets sends nothing for an equal value)
+        with self.hold_sync():
+            self.rows = rows
+            self.kept = len(self.model.events)
+            self.status = self.model.status()
 
     def __repr__(self) -> str:
         shown = self.newest()
         # the text form leaves the clock out: it would make every printed log differ
         rows = tuple(event_row(e)[1:] for e in shown)
-        title = f"EventLog on {self._conn.name}: {self.model.status()}"
+        title = f"EventLog on {self.conn.name}: {self.model.status()}"
         return repr(Table(COLUMNS[1:], rows, title))
 
-    def close(self) -> None:
-        if self._shut:
-            return  # closing its connection closes it too
-        self._shut = True
-        self._coalescer.cancel()
-        self._subscription.cancel()
-        if self._owns_conn:
-            self._conn.close()
-        super().close()
+    def _closing(self) -> None:
+        # also after a failed __init__: only what was made
+        for part in (getattr(self, "_coalescer", None), getattr(self, "_subscription", None)):
+            if part is not None:
+                part.cancel()
