@@ -14,6 +14,7 @@ import ast
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from .lab import Lab, LabPage
 
@@ -21,8 +22,10 @@ pytestmark = pytest.mark.browser
 
 SETUP = """
 import threading, libvirt, ipyvirt
-from ipyvirt.widgets import Timeline, Usage
+from ipyvirt.widgets import DomainTable, Timeline, Usage
 c = libvirt.open("test:///default")
+if c.lookupByName("test").state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+    c.lookupByName("test").resume()
 arrived, handled = set(), set()
 def note(view):
     view.on_msg(lambda w, content, buffers: arrived.add(threading.current_thread().name))
@@ -33,8 +36,9 @@ def note(view):
     view._handle = on_main
 u = Usage(c, interval=0.5)
 t = Timeline(c, minutes=1)
-note(u), note(t)
-display(u, t)
+table = DomainTable(c)
+note(u), note(t), note(table)
+display(u, t, table)
 """.strip()
 
 REPORT = (
@@ -61,11 +65,19 @@ def test_views_answer_over_every_routing(lab: Lab, jupyter: LabPage, setting: st
         jupyter.run_new_cell("display(u, t); print('again')")
         views = jupyter.panel.locator(".ipyvirt-usage-row[data-domain='test'] td.mem")
         views.nth(1).filter(has_text=re.compile(r"GiB|MiB")).wait_for(timeout=30_000)
+        # the table's action: select the domain, suspend it, see its badge; then resume it
+        rows = jupyter.panel.locator(".ipyvirt-table tr.ipyvirt-row")
+        row = rows.filter(has=jupyter.page.locator("td", has_text=re.compile("^test$"))).first
+        row.locator("input[type=checkbox]").click()
+        jupyter.panel.locator(".ipyvirt-table button.ipyvirt-do-suspend").first.click()
+        expect(row.locator(".ipyvirt-badge")).to_have_text("paused")
+        jupyter.panel.locator(".ipyvirt-table button.ipyvirt-do-resume").first.click()
+        expect(row.locator(".ipyvirt-badge")).to_have_text("running")
         arrived, handled, subshells, comms = ast.literal_eval(jupyter.run_new_cell(REPORT))
     finally:
         lab.set_user_setting("@jupyterlab/apputils-extension:kernels-settings", {})
     assert handled == ["MainThread"], (setting, arrived, handled)
-    assert comms == ["jupyter.widget", "jupyter.widget"], comms  # one comm per view
+    assert comms == ["jupyter.widget"] * 3, comms  # one comm per view
     if setting == "disabled":
         assert (arrived, subshells) == (["MainThread"], 0)
     elif setting == "perComm":

@@ -417,6 +417,19 @@ def test_each_view_opens_exactly_one_comm(kernel: Kernel) -> None:
         kernel.execute("w.close()").ok()
 
 
+def test_a_dashboard_is_one_comm_per_part_and_one_for_its_tabs(kernel: Kernel) -> None:
+    reply = kernel.execute("d = Dashboard(c)\ndisplay(d)").ok()
+    opened = [
+        m["content"]["data"]["state"]["_model_name"]
+        for m in reply.messages
+        if m["msg_type"] == "comm_open"
+    ]
+    # the tabs and their five parts (table, usage, timeline, events, loop): the bound
+    # is 10; the composite widgets before opened 300
+    assert sorted(opened) == ["AnyModel"] * 5 + ["TabModel"], opened
+    kernel.execute("d.close()").ok()
+
+
 def test_loop_monitor_shows_which_loop_runs_what(kernel: Kernel) -> None:
     kernel.execute("conn = ipyvirt.Connection(c)\nm = LoopMonitor(interval=0.2)\ndisplay(m)").ok()
     before = len(kernel.between)
