@@ -58,7 +58,8 @@ import ipywidgets
 def _labels():
     out = {}
     parts = {"dash": dash, "table": dash.table,
-             "usage": dash.usage, "log": dash.event_log, "monitor": dash.monitor}
+             "usage": dash.usage, "timeline": dash.timeline, "log": dash.event_log,
+             "monitor": dash.monitor}
     for owner, obj in parts.items():
         out.setdefault(obj.model_id, owner)
         for attr, value in vars(obj).items():
