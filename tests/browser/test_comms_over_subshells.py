@@ -76,12 +76,13 @@ def test_views_answer_over_every_routing(lab: Lab, jupyter: LabPage, setting: st
         arrived, handled, subshells, comms = ast.literal_eval(jupyter.run_new_cell(REPORT))
     finally:
         lab.set_user_setting("@jupyterlab/apputils-extension:kernels-settings", {})
+    print(f"{setting}: {subshells} subshell threads for {len(comms)} views")
     assert handled == ["MainThread"], (setting, arrived, handled)
     assert comms == ["jupyter.widget"] * 3, comms  # one comm per view
     if setting == "disabled":
         assert (arrived, subshells) == (["MainThread"], 0)
     elif setting == "perComm":
-        # one subshell per comm the page routes (the two views, and the widget manager's own
-        # control comm, which the page opens and closes itself): nothing like one per widget
-        # part, as the old composite widgets had (251 threads for one dashboard)
+        # one subshell per comm the page routes: the views', and one comm the page opens for
+        # itself (4 for three views); nothing like one per widget part, as the old composite
+        # widgets had (251 threads for one dashboard)
         assert 1 <= subshells <= len(comms) + 1, subshells
