@@ -194,20 +194,27 @@ class Kernel:
         return [replies[msg_id] for msg_id in ids]
 
     def _status(self, msg_id: str, deadline: float) -> str:
-        """The status of request *msg_id*'s execute_reply, read from the shell channel (it
-        may come before or after the idle status on iopub); replies to other requests are
-        kept for their own turn."""
-        while msg_id not in self._statuses:
+        """The status of request *msg_id*'s execute_reply (it may come before or after the
+        idle status on iopub)."""
+        if msg_id not in self._statuses:
+            self._shell_reply(msg_id, deadline)
+        return self._statuses.pop(msg_id)
+
+    def _shell_reply(self, msg_id: str, deadline: float) -> dict[str, Any]:
+        """Read the shell channel until the reply to request *msg_id*; the execute_replies
+        read on the way are kept (their statuses) for their cells' turn."""
+        while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no execute_reply for {msg_id}")
+                raise TimeoutError(f"no reply to {msg_id} on the shell channel")
             try:
                 msg = self.kc.get_shell_msg(timeout=left)
             except queue.Empty:
                 continue
             if msg["msg_type"] == "execute_reply":
                 self._statuses[msg["parent_header"]["msg_id"]] = msg["content"]["status"]
-        return self._statuses.pop(msg_id)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                return msg
 
     def _answer_input(self, msg_id: str, reply: Reply, answer: Answer) -> bool:
         """Answer one pending input request of cell *msg_id*, if there is one."""
@@ -247,14 +254,8 @@ class Kernel:
     def supports(self, feature: str) -> bool:
         """Whether the kernel lists *feature* (e.g. ``"kernel subshells"``) in its
         kernel_info_reply's ``supported_features``."""
-        msg_id = self.kc.kernel_info()
-        deadline = time.monotonic() + 30
-        while True:  # as _status does, keeping execute_replies for their cells
-            msg = self.kc.get_shell_msg(timeout=max(0.0, deadline - time.monotonic()))
-            if msg["msg_type"] == "execute_reply":
-                self._statuses[msg["parent_header"]["msg_id"]] = msg["content"]["status"]
-            elif msg["parent_header"].get("msg_id") == msg_id:
-                return feature in msg["content"].get("supported_features", [])
+        reply = self._shell_reply(self.kc.kernel_info(), time.monotonic() + 30)
+        return feature in reply["content"].get("supported_features", [])
 
     def create_subshell(self) -> str:
         """A new subshell's id; fails at once on a kernel without subshells (ipykernel < 7),
