@@ -106,6 +106,8 @@ class Lab:
             f"--ServerApp.root_dir={self.root}",
             "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
             "--LabApp.extension_manager=readonly",
+            # window.jupyterapp: LabPage.set_theme runs Lab's own theme command
+            "--LabApp.expose_app_in_browser=True",
         ]
         with open(self.log, "wb") as log:
             # a session of its own: the terminal's Ctrl-C reaches pytest, which stops the
@@ -409,6 +411,38 @@ class LabPage:
             ) from None
         return output.inner_text().strip()
 
+    def set_theme(self, name: str) -> None:
+        """Wear the theme *name* ("JupyterLab Light", "JupyterLab Dark") as Settings → Theme
+        does (Lab's own command), and wait until its colours apply. Lab keeps the choice in
+        its settings, for every later page of the session's server: set it back."""
+        if self.page.evaluate("() => document.body.dataset.jpThemeName") == name:
+            return
+        before = self.page.evaluate(_BACKGROUND)
+        self.page.evaluate(
+            "name => window.jupyterapp.commands.execute('apputils:change-theme', {theme: name})",
+            name,
+        )
+        try:  # the name is set first, the stylesheet's colours after
+            self.page.wait_for_function(
+                f"""([name, before]) => document.body.dataset.jpThemeName === name
+                      && ({_BACKGROUND})() !== before""",
+                arg=[name, before],
+                timeout=30_000,
+            )
+        except PlaywrightTimeout:
+            raise AssertionError(f"JupyterLab did not wear {name!r} within 30 s") from None
+
+    @staticmethod
+    def shoot(view: Locator, path: Path) -> None:
+        """Save what *view* shows now as the PNG *path*. Unlike an element screenshot, which
+        waits for the element's box to hold still, this takes a live view as it is: one that
+        redraws every half second (its numbers changing width) may never hold still."""
+        view.scroll_into_view_if_needed()
+        box = view.bounding_box()
+        assert box is not None, f"{view} is not shown"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        view.page.screenshot(path=path, clip=box)
+
     def screenshot(self, name: str) -> Path:
         """Save the page as ``<artifacts>/<name>.png``; return the path."""
         path = self.artifacts / f"{name}.png"
@@ -433,6 +467,10 @@ class LabPage:
         s = state if state is not None else self.state()
         outputs = [text.strip()[:200] for _, text in s["outputs"]]
         return f"kernel {s['kernel']!r} {s['status']!r}, prompts {s['prompts']}, outputs {outputs}"
+
+
+# the theme's page background, as its stylesheet sets it
+_BACKGROUND = "() => getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim()"
 
 
 def _errors(state: dict[str, Any]) -> list[str]:

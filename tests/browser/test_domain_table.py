@@ -53,23 +53,6 @@ def domains(libvirtd: Libvirtd) -> Iterator[str]:
         act_elsewhere(uri, "ensure-running")
 
 
-def _menu_item(page: Page, label: str) -> Locator:
-    """A menu item by its label alone (Lab's accessible names carry the shortcut's tabs)."""
-    exact = page.locator(".lm-Menu-itemLabel", has_text=re.compile(rf"^{re.escape(label)}$"))
-    return page.locator(".lm-Menu-item").filter(has=exact)
-
-
-def _theme(page: Page, name: str) -> None:
-    """Settings → Theme → *name*, from the menu bar; wait until the page wears it."""
-    page.keyboard.press("Escape")  # no menu left open
-    page.get_by_role("menuitem", name="Settings", exact=True).click()
-    _menu_item(page, "Theme").hover()
-    _menu_item(page, name).click()
-    light = "false" if "Dark" in name else "true"
-    page.locator(f"body[data-jp-theme-light='{light}']").wait_for(state="attached")
-    page.wait_for_timeout(300)  # the theme's stylesheet applies a frame after the attribute
-
-
 def _row(table: Locator, name: str) -> Locator:
     return table.locator("tr.ipyvirt-row").filter(
         has=table.page.locator("td", has_text=re.compile(rf"^{re.escape(name)}$"))
@@ -128,12 +111,12 @@ def test_the_table_sorts_selects_acts_and_shows_the_badge(
     jupyter.screenshot("domain-table-light-page")
     IMAGES.mkdir(parents=True, exist_ok=True)
     try:
-        table.screenshot(path=IMAGES / "domain-table-light.png")
-        _theme(page, "JupyterLab Dark")
-        table.screenshot(path=IMAGES / "domain-table-dark.png")
+        jupyter.shoot(table, IMAGES / "domain-table-light.png")
+        jupyter.set_theme("JupyterLab Dark")
+        jupyter.shoot(table, IMAGES / "domain-table-dark.png")
         jupyter.screenshot("domain-table-dark-page")
     finally:
-        _theme(page, "JupyterLab Light")  # the theme is a setting: the next test's too
+        jupyter.set_theme("JupyterLab Light")  # the theme is a setting: the next test's too
 
     # the header's checkbox selects every row the filter shows, then none
     every = table.locator("thead input[type=checkbox]")

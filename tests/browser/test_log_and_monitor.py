@@ -14,8 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Locator, Page
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import Locator
 
 from .lab import Lab, LabPage
 from libvirtd import Libvirtd
@@ -79,26 +78,6 @@ def destroy_elsewhere(uri: str, name: str) -> None:
     assert done.returncode == 0, f"destroying {name} failed:\n{done.stderr}"
 
 
-def set_theme(page: Page, theme: str) -> None:
-    """Settings → Theme → *theme*, from the menu bar; wait until the page wears it."""
-    menu = page.locator("#jp-mainmenu-settings")
-    for _ in range(3):  # after Run All the menu bar may take a first click as closing a menu
-        page.get_by_role("menuitem", name="Settings", exact=True).click()
-        try:
-            menu.wait_for(state="visible", timeout=2000)
-            break
-        except PlaywrightTimeout:
-            continue
-    # Lumino gives a submenu's item no role, and a theme's item a role that depends on
-    # whether it is the current one: both found by their labels
-    menu.locator("li[data-type='submenu']", has_text=re.compile("^Theme$")).click()
-    label = page.locator(".lm-Menu-itemLabel", has_text=re.compile(f"^{THEMES[theme]}$"))
-    page.locator(".lm-Menu-item[data-type='command']", has=label).click()
-    light = "true" if theme == "light" else "false"
-    page.locator(f"body[data-jp-theme-light='{light}']").wait_for(state="attached")
-    page.wait_for_timeout(500)  # the theme's stylesheet applies after the attribute
-
-
 def view_of(jupyter: LabPage, cell: int, selector: str) -> Locator:
     """The view *selector* in the outputs of code cell *cell* (0-based)."""
     return jupyter.panel.locator(".jp-CodeCell").nth(cell).locator(selector)
@@ -117,8 +96,7 @@ def columns_line_up(table: Locator) -> list[tuple[str, float, float]]:
 
 
 def shoot(view: Locator, name: str) -> None:
-    IMAGES.mkdir(parents=True, exist_ok=True)
-    view.screenshot(path=IMAGES / f"{name}.png")
+    LabPage.shoot(view, IMAGES / f"{name}.png")
 
 
 def texts(locator: Locator) -> list[str]:
@@ -177,16 +155,16 @@ def test_event_log_and_loop_monitor_in_both_themes(
         empty = view_of(jupyter, 3, ".ipyvirt-event-log").nth(1)
         monitor = view_of(jupyter, 4, ".ipyvirt-loop-monitor")
         check_logs(log, empty)
+        check_filters(log)
         check_monitor(monitor)
         try:
             for theme in ("light", "dark"):
-                set_theme(jupyter.page, theme)
+                jupyter.set_theme(THEMES[theme])
                 shoot(log, f"event-log-{theme}")
                 shoot(monitor, f"loop-monitor-{theme}")
                 shoot(empty, f"event-log-empty-{theme}")
         finally:
-            set_theme(jupyter.page, "light")  # the lab's settings outlive this test
-        check_filters(log)
+            jupyter.set_theme(THEMES["light"])  # the lab's settings outlive this test
         # in the dashboard's tabs too (views first drawn while their tab is hidden)
         tabs = view_of(jupyter, 5, ".lm-TabBar-tab")
         tabs.filter(has_text=re.compile("^events$")).click()

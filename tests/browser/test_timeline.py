@@ -68,20 +68,6 @@ def wait_for_ticks(jupyter: LabPage, timeline: Locator, n: int, timeout: float =
         jupyter.page.wait_for_timeout(200)
 
 
-def theme(jupyter: LabPage, name: str) -> None:
-    """Settings -> Theme -> *name* ("JupyterLab Dark", "JupyterLab Light"), from the menu bar.
-    Lab keeps the choice in its settings, for every later page of the session's server."""
-    page = jupyter.page
-    page.get_by_role("menuitem", name="Settings", exact=True).click()
-    # Lab names a submenu's item by its label and its shortcut column: find it by the label
-    label = page.locator(".lm-Menu-itemLabel")
-    label.filter(has_text=re.compile(r"^Theme$")).hover()
-    label.filter(has_text=re.compile(rf"^{name}$")).click()
-    light = "false" if "Dark" in name else "true"
-    page.locator(f"body[data-jp-theme-light='{light}']").wait_for(state="attached")
-    page.wait_for_timeout(500)  # the theme's stylesheet applies
-
-
 def test_timeline_light_and_dark(lab: Lab, jupyter: LabPage) -> None:
     jupyter.open(lab.write_notebook("timeline.ipynb", ["%load_ext ipyvirt", SETUP, OPS]))
     jupyter.run_all()
@@ -120,18 +106,18 @@ def test_timeline_light_and_dark(lab: Lab, jupyter: LabPage) -> None:
     )
     assert colours[0] == colours[1], colours
     IMAGES.mkdir(parents=True, exist_ok=True)
-    timeline.screenshot(path=IMAGES / "timeline-light.png")
-    theme(jupyter, "JupyterLab Dark")
+    jupyter.shoot(timeline, IMAGES / "timeline-light.png")
+    jupyter.set_theme("JupyterLab Dark")
     try:
         dark = timeline.evaluate(
             "el => getComputedStyle(el.querySelector('.ipyvirt-tl-span.ipyvirt-state-running'))"
             ".backgroundColor"
         )
         assert dark == "rgb(18, 61, 30)", dark  # common.css's dark running
-        timeline.screenshot(path=IMAGES / "timeline-dark.png")
+        jupyter.shoot(timeline, IMAGES / "timeline-dark.png")
         jupyter.screenshot("timeline-dark-page")
     finally:  # the other tests' pages open light
-        theme(jupyter, "JupyterLab Light")
+        jupyter.set_theme("JupyterLab Light")
 
 
 def test_timeline_says_when_there_is_nothing_to_show(lab: Lab, jupyter: LabPage) -> None:

@@ -9,7 +9,6 @@ import re
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Page
 
 from .lab import Lab, LabPage
 
@@ -41,18 +40,6 @@ def balloon():
             c.lookupByName(name).setMemory(int(mib * 1024 * share))
 threading.Thread(target=balloon, daemon=True).start()
 """.strip()
-
-
-def set_theme(page: Page, name: str) -> None:
-    """Settings -> Theme -> *name*, from the menu bar, as a person would; wait until applied."""
-    page.get_by_role("menuitem", name="Settings", exact=True).click()
-    # a submenu's item has no role in Lab 4's menus: found by its label
-    page.locator(".lm-Menu-item").filter(has_text=re.compile(r"^\s*Theme\s*$")).click()
-    page.locator(".lm-Menu-item").filter(has_text=re.compile(rf"^\s*{name}\s*$")).click()
-    light = "false" if "Dark" in name else "true"
-    page.locator(f"body[data-jp-theme-light='{light}'][data-jp-theme-name='{name}']").wait_for(
-        state="attached"
-    )
 
 
 def test_usage_charts_and_table_in_light_and_dark(lab: Lab, jupyter: LabPage) -> None:
@@ -92,17 +79,17 @@ def test_usage_charts_and_table_in_light_and_dark(lab: Lab, jupyter: LabPage) ->
         timeout=60_000,
     )
     IMAGES.mkdir(parents=True, exist_ok=True)
-    view.screenshot(path=IMAGES / "usage-light.png")
+    jupyter.shoot(view, IMAGES / "usage-light.png")
     try:
-        set_theme(jupyter.page, "JupyterLab Dark")
-        view.screenshot(path=IMAGES / "usage-dark.png")
+        jupyter.set_theme("JupyterLab Dark")
+        jupyter.shoot(view, IMAGES / "usage-dark.png")
         # the dark theme's colours reach the chart: its ticks are light on dark
         fill = (
             charts.nth(0).locator(".ipyvirt-tick").first.evaluate("t => getComputedStyle(t).fill")
         )
         assert _luminance(fill) > 0.5, fill
     finally:
-        set_theme(jupyter.page, "JupyterLab Light")  # the setting outlives the page
+        jupyter.set_theme("JupyterLab Light")  # the setting outlives the page
 
 
 def _luminance(colour: str) -> float:

@@ -29,18 +29,26 @@ function render({ model, el }) {
   const get = (name) => model.get(name);
 
   // -- the filter --
-  let typing;
+  // a name request waiting for the typing to pause (one request, not one per key)
+  let typing = null;
+  const sendName = () => { typing = null; ask(model, "look", { name_filter: name.value }); };
   const name = h("input", {
     type: "search", class: "ipyvirt-name", placeholder: "filter by name",
     "aria-label": "filter by name",
     oninput: () => {
-      clearTimeout(typing);  // one request per pause in typing, not one per key
-      typing = setTimeout(() => ask(model, "look", { name_filter: name.value }), 150);
+      clearTimeout(typing);
+      typing = setTimeout(sendName, 150);
     },
   });
   const state = h("select", {
     class: "ipyvirt-state", "aria-label": "filter by state",
-    onchange: () => ask(model, "look", { state_filter: state.value }),
+    // what was typed and not sent yet goes with it, before an echo of the kernel's older
+    // filter could overwrite it (focus has left the input by now)
+    onchange: () => {
+      clearTimeout(typing);
+      typing = null;
+      ask(model, "look", { state_filter: state.value, name_filter: name.value });
+    },
   });
   const summary = h("div", { class: "ipyvirt-summary" });
   const top = h("div", { class: "ipyvirt-bar" }, name, state);
@@ -89,7 +97,9 @@ function render({ model, el }) {
     look() {
       const look = get("look");
       // what is being typed wins over an older echo of it
-      if (document.activeElement !== name && name.value !== look.name_filter) name.value = look.name_filter;
+      if (document.activeElement !== name && typing === null && name.value !== look.name_filter) {
+        name.value = look.name_filter;
+      }
       state.value = look.state_filter;
       for (const th of heads) {
         const on = th.dataset.key === look.sort;

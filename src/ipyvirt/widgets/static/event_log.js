@@ -48,11 +48,19 @@ function render({ model, el }) {
     h("div", { class: "ipyvirt-scroll" }, table));
   el.append(root);
 
+  // a subject request waiting for the typing to pause (one request, not one per key)
   let typing = null;
-  family.addEventListener("change", () => ask(model, "look", { family: family.value }));
+  const sendSubject = () => { typing = null; ask(model, "look", { subject: subject.value }); };
+  family.addEventListener("change", () => {
+    // what was typed and not sent yet goes with it, before an echo of the kernel's older
+    // subject could overwrite it (focus has left the input by now)
+    clearTimeout(typing);
+    typing = null;
+    ask(model, "look", { family: family.value, subject: subject.value });
+  });
   subject.addEventListener("input", () => {
-    clearTimeout(typing);  // one request when the typing pauses, not one per key
-    typing = setTimeout(() => ask(model, "look", { subject: subject.value }), 150);
+    clearTimeout(typing);
+    typing = setTimeout(sendSubject, 150);
   });
 
   function drawHead() {
@@ -68,8 +76,11 @@ function render({ model, el }) {
       family.replaceChildren(...families.map(f => h("option", { value: f }, f)));
     }
     family.value = model.get("family");
-    // while the user types, the kernel's echo of an older value must not undo keystrokes
-    if (document.activeElement !== subject) subject.value = model.get("subject");
+    // while the user types, or what they typed is on its way, the kernel's echo of an older
+    // value must not undo it
+    if (document.activeElement !== subject && typing === null) {
+      subject.value = model.get("subject");
+    }
   }
   function drawRows() {
     const columns = model.get("columns");
