@@ -9,7 +9,7 @@ import json
 import pytest
 
 from ipyvirt.hub import Event
-from ipyvirt.models.timeline import GONE, TimelineModel, state_after
+from ipyvirt.models.timeline import GONE, TimelineModel, says_state, state_after
 
 _seq = itertools.count()
 
@@ -70,6 +70,23 @@ def test_events_make_spans_and_ticks(clock: Clock) -> None:
 )
 def test_state_after_each_lifecycle_event(name: str, current: str | None, after: str) -> None:
     assert state_after(event(T0, "d", name), current) == after
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "says"),
+    [
+        ("suspended", "lifecycle", True),
+        ("started", "lifecycle", True),
+        ("undefined", "lifecycle", True),
+        ("shutdown", "lifecycle", False),  # the domain may still run: read it
+        ("defined", "lifecycle", False),  # a redefinition keeps whatever state it had
+        ("reboot", "reboot", True),  # no lifecycle event: nothing to read
+    ],
+)
+def test_only_events_that_leave_the_state_open_ask_for_a_read(
+    name: str, kind: str, says: bool
+) -> None:
+    assert says_state(event(T0, "d", name, kind=kind)) is says
 
 
 def test_an_event_on_an_unseen_domain_implies_its_state_back_to_since(clock: Clock) -> None:

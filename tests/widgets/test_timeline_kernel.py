@@ -127,6 +127,8 @@ def test_changes_are_coalesced_to_at_most_20_messages_a_second(kernel: Kernel) -
     assert all(gap >= 0.045 for gap in gaps), gaps
     assert kernel.value("tl.model.lanes['test'].state") == "running"
     assert kernel.value("len(tl.model.lanes['test'].spans) <= tl.model.max_spans") is True
+    # pauses and resumes say the state: the first read of every domain is the only one
+    assert kernel.value("tl._reads.started") == 1
 
 
 def test_history_and_closing(kernel: Kernel) -> None:

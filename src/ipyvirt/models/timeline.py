@@ -26,7 +26,7 @@ from typing import Any, Final
 from ipyvirt.hub import Event
 from ipyvirt.names import DOMAIN_STATES
 
-__all__ = ["GONE", "Lane", "TimelineModel", "state_after"]
+__all__ = ["GONE", "Lane", "TimelineModel", "says_state", "state_after"]
 
 #: the "state" of a domain that was undefined: its lane shows no span from then on
 GONE: Final = "gone"
@@ -65,6 +65,16 @@ def state_after(event: Event, current: str | None) -> str | None:
     if event.name == "defined":  # a new domain is shut off; a redefined one keeps its state
         return "shutoff" if current in (None, GONE) else None
     return _AFTER.get(event.name)
+
+
+def says_state(event: Event) -> bool:
+    """Whether *event* says its domain's state without a read: every event but a domain's
+    lifecycle events that leave it open: ``shutdown`` (the guest shut down; the domain may
+    not have stopped yet), ``defined`` (a redefinition keeps whatever state it had), a name
+    unknown here."""
+    if event.family != "domain" or event.kind != "lifecycle":
+        return True  # says nothing of the state, and needs nothing read either
+    return event.name in _AFTER
 
 
 def _natural(name: str) -> list[Any]:

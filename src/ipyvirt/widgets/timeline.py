@@ -20,7 +20,7 @@ import traitlets
 from ipyvirt.connection import Connection
 from ipyvirt.hub import Event
 from ipyvirt.models.offloop import OffLoop
-from ipyvirt.models.timeline import GONE, TimelineModel
+from ipyvirt.models.timeline import GONE, TimelineModel, says_state
 from ipyvirt.names import state_name
 from ipyvirt.widgets.base import Coalescer, Repeater
 from ipyvirt.widgets.view import View, css, esm
@@ -108,8 +108,12 @@ class Timeline(View):
                 self._coalescer.poke()
             return
         self.model.add(event)
-        if event.kind == "lifecycle" and self._unread is not None:
-            self._unread.add(event.subject)  # what the event implies, checked by a read
+        if self._unread is not None and not says_state(event):
+            # a lifecycle event that leaves the state open ("shutdown": the guest shut
+            # down, the domain may not have stopped yet): read it. One that says the state
+            # needs no read: under a storm of pauses and resumes, reading after each flush
+            # kept the daemon and the io thread busy for nothing
+            self._unread.add(event.subject)
         self._coalescer.poke()
 
     # Reads block (libvirt RPCs): one at a time on a worker (self._reads, an OffLoop),
