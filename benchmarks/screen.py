@@ -59,10 +59,11 @@ def _timed(step):
         _trace.append((step, _time.time() * 1000))
         return inner(self, *args)
     setattr(_dt.DomainTable, step, timed)
-for _step in ("_on_event", "_flush", "_apply", "_show"):
+for _step in ("_on_event", "_flush", "_apply", "_show", "_resync_all", "_apply_all"):
     _timed(_step)
 """
-#: the kernel's steps, in order, as --trace times them
+#: the kernel's steps of a change, in order (the trace also holds the full re-reads: the
+#: table reads every domain again every 30 s, from _resync_all to _apply_all)
 TRACED = ("_on_event", "_flush", "_apply", "_show")
 #: every step a sample is timed at, and its name in the report
 STEPS = {
@@ -293,6 +294,18 @@ def kernel_trace(lab: Any, path: str) -> list[tuple[str, float]]:
 # -- the report ----------------------------------------------------------------------------------
 
 
+def resyncs(result: dict[str, Any]) -> list[tuple[float, float]]:
+    """(start, end) ms of each full re-read in the kernel's trace."""
+    out, start = [], None
+    for name, when in sorted(result["trace"], key=lambda s: s[1]):
+        if name == "_resync_all" and start is None:
+            start = when
+        elif name == "_apply_all" and start is not None:
+            out.append((start, when))
+            start = None
+    return out
+
+
 def timelines(result: dict[str, Any]) -> list[dict[str, float]]:
     """Per sample shown, ms from the libvirt call to each step: the first of its kind after
     the step before (the kernel's steps with --trace; the comm message with ``page_rows``)."""
@@ -376,10 +389,17 @@ def where_the_time_goes(results: list[dict[str, Any]], args: argparse.Namespace)
             v = [at[key] for at in lines if key in at]
             cols.append(f"{percentile(v, 50):.1f} / {max(v):.1f}" if v else "-")
         rows.append((f"{r['n']:,}", *cols))
+        shown = [s for s in r["samples"] if not s["lost"]]
+        reads = resyncs(r)
+        during = [any(a < s["dom"] and b > s["t0"] for a, b in reads) for s in shown]
         if lines:
-            worst = max(lines, key=lambda at: at["dom"])
+            worst = max(range(len(lines)), key=lambda i: lines[i]["dom"])
             slowest.append(
-                f"{r['n']:,}: " + ", ".join(f"{STEPS[k]} {v:.1f}" for k, v in worst.items())
+                f"{r['n']:,}: "
+                + ", ".join(f"{STEPS[k]} {v:.1f}" for k, v in lines[worst].items())
+                + (" (during a full re-read)" if during[worst] else "")
+                + f"; {sum(during)} of {len(shown)} samples overlapped one of the table's "
+                f"{len(reads)} full re-reads"
             )
     print_table(("domains", *(f"{v}, p50 / max" for v in STEPS.values())), rows, args.markdown)
     gap = f" and {args.gap:g} s" if args.gap else ""
@@ -393,7 +413,7 @@ def where_the_time_goes(results: list[dict[str, Any]], args: argparse.Namespace)
         + ", ".join(f"{r['setup_s']:.0f} s" for r in results)
         + "."
     )
-    print("The slowest sample, ms: " + "; ".join(slowest) + ".")
+    print("The slowest sample, ms: " + ". ".join(slowest) + ".")
 
 
 def main() -> None:
