@@ -36,6 +36,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -282,12 +283,14 @@ class Libvirtd:
             (Path(where) / str(self.pid)).unlink(missing_ok=True)
 
     def _wait_for_socket(self, deadline: float) -> None:
-        while not self.socket.exists():
+        # libvirtd binds its socket (the file appears) before it listens on it, once its
+        # drivers are up: a client in between is refused. Wait until a connection is taken.
+        while not _accepts(self.socket):
             if not self.running():
                 raise self._failure("libvirtd exited")
             if time.monotonic() > deadline:
                 self.stop()
-                raise self._failure("libvirtd made no socket before the timeout")
+                raise self._failure("libvirtd did not listen on its socket before the timeout")
             time.sleep(0.02)
 
     def _wait_for_qemu_driver(self, deadline: float) -> None:
@@ -398,6 +401,16 @@ class Libvirtd:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def _accepts(path: Path) -> bool:
+    """A UNIX socket at *path* takes a connection (closed again at once)."""
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:  # no file yet, or nobody listening on it yet
+            return False
+    return True
 
 
 def _qemu_taken(pid: int | None) -> LibvirtdUnavailable:

@@ -1,0 +1,459 @@
+"""Event to screen through the DomainTable, in a real JupyterLab and Chromium.
+
+For each size (``--sizes``, default 1,000 and 10,000 domains) a libvirtd of our own is
+started and that many domains are defined and started on its test driver, over its socket (a
+node XML file would give each connection a private copy: no event would reach the kernel's).
+JupyterLab (``tests/browser/lab.py``) opens a notebook that does ``%load_ext ipyvirt`` and
+shows ``DomainTable`` of the daemon's URI in Debian's Chromium. Then this process, on a
+libvirt connection of its own (another process than the kernel: the event reaches the kernel
+from the daemon), suspends and resumes a domain on the table's first page ``--samples``
+times, one change at a time: each after the previous one appeared on screen (plus ``--gap``
+seconds). In the page a MutationObserver on the table's body records
+``performance.timeOrigin + performance.now()`` when that row's state badge changes its text;
+a sample is that time minus ``time.time()`` just before the libvirt call.
+
+Also reported: where the time went, as medians of each step: the event's arrival in the
+kernel (``_on_event``), the coalesced flush (``_flush``), the off-loop re-read applied
+(``_apply``), the redraw (``_show``; the notebook wraps these four of DomainTable's methods
+to time them, unless ``--no-trace``), the comm message's own time stamp (the kernel's send),
+the DOM change and the next animation frame in the page. And: the comm messages and bytes
+the page took in per change (kernel websocket frames); the machine's load average, which the
+samples suffer from on a shared machine; the offset between the page's clock and this
+process's (both read the wall clock; measured, not subtracted).
+
+Usage: ``python benchmarks/screen.py [--sizes 1000,10000] [--samples 100] [--gap S]
+[--no-trace] [--markdown]``; needs root (libvirtd) and Chromium (``scripts/setup``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT, daemon, percentile, print_table
+from grids import ws_message
+
+TARGETS = {10_000: (30.0, 100.0)}  # domains: (p50 ms, max ms), issue #11
+BEFORE = {1_000: "21 / 31", 10_000: "30 / 101"}  # p50 / max ms, the issue's run
+TARGET_ROW = 2  # the domain changed: the third row of the first page (sorted by name)
+WAIT_S = 30.0  # a change not on screen by then is counted lost
+
+# Wraps DomainTable's steps at class level, before the table exists (its subscription holds
+# the bound _on_event it was made with): each call appends (step, ms since the epoch). The
+# redraw (_show) ends in the comm message, whose own time stamp tells when.
+TRACE = """
+import time as _time
+from ipyvirt.widgets import domain_table as _dt
+_trace = []
+def _timed(step):
+    inner = getattr(_dt.DomainTable, step)
+    def timed(self, *args):
+        _trace.append((step, _time.time() * 1000))
+        return inner(self, *args)
+    setattr(_dt.DomainTable, step, timed)
+for _step in ("_on_event", "_flush", "_apply", "_show", "_resync_all", "_apply_all"):
+    _timed(_step)
+"""
+#: the kernel's steps of a change, in order (the trace also holds the full re-reads: the
+#: table reads every domain again every 30 s, from _resync_all to _apply_all)
+TRACED = ("_on_event", "_flush", "_apply", "_show")
+#: every step a sample is timed at, and its name in the report
+STEPS = {
+    "_on_event": "event in kernel",
+    "_flush": "flush",
+    "_apply": "re-read applied",
+    "_show": "redraw starts",
+    "sent": "comm msg sent",
+    "dom": "DOM changed",
+    "frame": "next frame",
+}
+
+TABLE = """
+import libvirt
+from ipyvirt.widgets import DomainTable
+table = DomainTable(libvirt.open({uri!r}))
+table
+"""
+
+# In the page: every change of the target row's badge text, with the page's clock, and the
+# start of the animation frame after it (the frame that paints it).
+OBSERVE = """([uuid]) => {
+  const row = document.querySelector(`tr[data-uuid="${uuid}"]`);
+  const body = row.closest("tbody");
+  const badge = () => body.querySelector(`tr[data-uuid="${uuid}"] .ipyvirt-badge`)?.textContent;
+  const seen = { last: badge(), changes: [] };
+  window.__screen = seen;
+  new MutationObserver(() => {
+    const now = performance.timeOrigin + performance.now();
+    const text = badge();
+    if (text === seen.last) return;
+    seen.last = text;
+    const change = [now, text, null];
+    seen.changes.push(change);
+    requestAnimationFrame(() => { change[2] = performance.timeOrigin + performance.now(); });
+  }).observe(body, { childList: true, subtree: true, characterData: true });
+  return seen.last;
+}"""
+
+
+@dataclass
+class Frames:
+    """Comm messages the page takes in on its kernel websocket: (bytes, the kernel's send
+    time in ms, the traits an update sets)."""
+
+    counting: bool = False
+    seen: list[tuple[int, float, list[str]]] = field(default_factory=list)
+
+    def received(self, payload: str | bytes) -> None:
+        if not self.counting:
+            return
+        _, kind = ws_message(payload)
+        if kind != "comm_msg":
+            return
+        msg = _decode(payload)
+        state = msg["content"].get("data", {}).get("state", {})
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        self.seen.append((size, _ms(msg["header"]["date"]), sorted(state)))
+
+
+def _decode(payload: str | bytes) -> dict[str, Any]:
+    """header and content of a kernel websocket frame (JSON text, or Lab 4's binary frame:
+    an 8-byte count, offsets, then channel, header, parent header, metadata, content...)."""
+    if isinstance(payload, str):
+        return dict(json.loads(payload))
+    import struct
+
+    (count,) = struct.unpack_from("<Q", payload, 0)
+    offsets = struct.unpack_from(f"<{count}Q", payload, 8)
+    part = [payload[offsets[i] : offsets[i + 1]] for i in range(min(count - 1, 5))]
+    return {"header": json.loads(part[1]), "content": json.loads(part[4])}
+
+
+def _ms(date: str) -> float:
+    from datetime import datetime, timezone
+
+    stamp = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp() * 1000
+
+
+# -- the daemon's domains ------------------------------------------------------------------------
+
+
+def populate(conn: Any, n: int) -> list[str]:
+    """Define and start *n* - 1 domains d00000... beside the test driver's own "test" (*n* in
+    all), on 4 threads (one connection serves concurrent calls); their names, sorted."""
+    import libvirt
+
+    xml = re.sub(r"<uuid>.*</uuid>", "", conn.lookupByName("test").XMLDesc())
+    names = [f"d{i:05}" for i in range(n - 1)]
+
+    def make(name: str) -> None:
+        dom = conn.defineXML(re.sub(r"<name>.*</name>", f"<name>{name}</name>", xml))
+        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            dom.create()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(make, names))
+    return names
+
+
+# -- one size ------------------------------------------------------------------------------------
+
+
+def measure(n: int, args: argparse.Namespace, lab: Any, browser: Any) -> dict[str, Any]:
+    """One size: a daemon of its own with *n* domains, its table in a page, the samples."""
+    import libvirt
+
+    load = os.getloadavg()
+    with daemon() as d:
+        conn = libvirt.open(d.test_uri)  # the test driver's domains live while it is open
+        try:
+            started = time.monotonic()
+            names = populate(conn, n)
+            setup_s = time.monotonic() - started
+            dom = conn.lookupByName(names[TARGET_ROW])
+            cells = [
+                "%load_ext ipyvirt",
+                *([] if args.no_trace else [TRACE]),
+                TABLE.format(uri=d.test_uri),
+            ]
+            path = lab.write_notebook(f"screen-{n}.ipynb", cells)
+            result = browse(lab, browser, path, dom, args)
+        finally:
+            conn.close()
+    return {"n": n, "setup_s": setup_s, "load": load, **result}
+
+
+def browse(lab: Any, browser: Any, path: str, dom: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """Run the notebook at *path* in a fresh page; change *dom* until enough samples are in."""
+    from tests.browser.conftest import VIEWPORT
+    from tests.browser.lab import LabPage
+
+    context = browser.new_context(viewport=VIEWPORT)
+    frames = Frames()
+    page = context.new_page()
+
+    def socket(ws: Any) -> None:
+        if "/api/kernels/" in ws.url:
+            ws.on("framereceived", frames.received)
+
+    page.on("websocket", socket)
+    try:
+        lp = LabPage(lab, page, ROOT / "test-artifacts", workspace=Path(path).stem)
+        lp.open(path, timeout=120)
+        lp.run_all(timeout=300)
+        lp.panel.locator(f"tr[data-uuid='{dom.UUIDString()}']").wait_for(timeout=120_000)
+        page.wait_for_timeout(1000)  # the first page's redraws go by
+        first = page.evaluate(OBSERVE, [dom.UUIDString()])
+        offset = clock_offset(page)
+        frames.counting = True
+        samples = run_samples(page, dom, first, args)
+        frames.counting = False
+        lp.screenshot(Path(path).stem)
+        trace = [] if args.no_trace else kernel_trace(lab, path)
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+    return {"offset": offset, "samples": samples, "frames": frames.seen, "trace": trace}
+
+
+def clock_offset(page: Any) -> tuple[float, float]:
+    """(page clock - time.time(), ± ms): the closest of 20 round trips."""
+    best = (0.0, float("inf"))
+    for _ in range(20):
+        before = time.time() * 1000
+        theirs = page.evaluate("() => performance.timeOrigin + performance.now()")
+        after = time.time() * 1000
+        if (after - before) / 2 < best[1]:
+            best = (theirs - (before + after) / 2, (after - before) / 2)
+    return best
+
+
+def run_samples(page: Any, dom: Any, shown: str, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Suspend or resume *dom* (whichever applies), wait until the badge changed, again."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    out = []
+    for i in range(args.samples):
+        paused = shown == "paused"
+        t0 = time.time() * 1000
+        if paused:
+            dom.resume()
+        else:
+            dom.suspend()
+        try:
+            page.wait_for_function(
+                "k => window.__screen.changes.length > k", arg=i, timeout=WAIT_S * 1000
+            )
+        except PlaywrightTimeout:  # the change never showed: the rest would not either
+            out.append({"t0": t0, "lost": True})
+            break
+        at, shown, frame = page.evaluate("k => window.__screen.changes[k]", i)
+        out.append({"t0": t0, "dom": at, "frame": frame, "text": shown, "lost": False})
+        if args.gap:
+            time.sleep(args.gap)
+    return out
+
+
+def kernel_trace(lab: Any, path: str) -> list[tuple[str, float]]:
+    """The kernel's _trace, read by a second client on its connection file."""
+    from jupyter_client.blocking.client import BlockingKernelClient
+
+    session = next(s for s in lab.api("GET", "api/sessions") if s["path"] == path)
+    kc = BlockingKernelClient(
+        connection_file=str(lab.home / "runtime" / f"kernel-{session['kernel']['id']}.json")
+    )
+    kc.load_connection_file()
+    kc.start_channels()
+    out: list[str] = []
+    try:
+
+        def hook(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+
+        kc.execute_interactive(
+            "import json; print(json.dumps(_trace))", output_hook=hook, timeout=60
+        )
+    finally:
+        kc.stop_channels()
+        kc.context.destroy(linger=0)
+    return [tuple(x) for x in json.loads("".join(out))]
+
+
+# -- the report ----------------------------------------------------------------------------------
+
+
+def resyncs(result: dict[str, Any]) -> list[tuple[float, float]]:
+    """(start, end) ms of each full re-read in the kernel's trace."""
+    out, start = [], None
+    for name, when in sorted(result["trace"], key=lambda s: s[1]):
+        if name == "_resync_all" and start is None:
+            start = when
+        elif name == "_apply_all" and start is not None:
+            out.append((start, when))
+            start = None
+    return out
+
+
+def timelines(result: dict[str, Any]) -> list[dict[str, float]]:
+    """Per sample shown, ms from the libvirt call to each step: the first of its kind after
+    the step before (the kernel's steps with --trace; the comm message with ``page_rows``)."""
+    trace = sorted(result["trace"], key=lambda s: s[1])
+    sent = sorted(f[1] for f in result["frames"] if "page_rows" in f[2])
+    out = []
+    for s in result["samples"]:
+        if s["lost"]:
+            continue
+        t, at = s["t0"], {}
+        for step in TRACED:
+            when = next((w for name, w in trace if name == step and w >= t), None)
+            if when is not None:
+                at[step] = when - s["t0"]
+                t = when
+        when = next((w for w in sent if w >= t), None)
+        if when is not None:
+            at["sent"] = when - s["t0"]
+        at["dom"] = s["dom"] - s["t0"]
+        if s["frame"] is not None:
+            at["frame"] = s["frame"] - s["t0"]
+        out.append(at)
+    return out
+
+
+def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rows = []
+    verdicts = []
+    for r in results:
+        got = [s["dom"] - s["t0"] for s in r["samples"] if not s["lost"]]
+        lost = sum(s["lost"] for s in r["samples"])
+        p50, p90, top = (percentile(got, p) for p in (50, 90, 100))
+        msgs = r["frames"]
+        per = len(msgs) / max(1, len(got))
+        size = sum(f[0] for f in msgs) / max(1, len(msgs))
+        target = TARGETS.get(r["n"])
+        if target:
+            ok = p50 <= target[0] and top <= target[1]
+            verdicts.append(
+                f"{r['n']:,} domains: p50 {p50:.1f} ms (<= {target[0]:g}), max {top:.1f} ms "
+                f"(<= {target[1]:g}): {'met' if ok else 'MISSED'}"
+            )
+        rows.append(
+            (
+                f"{r['n']:,}",
+                f"{len(got)}" + (f" ({lost} lost)" if lost else ""),
+                f"{p50:.1f}",
+                f"{p90:.1f}",
+                f"{top:.1f}",
+                f"{target[0]:g} / {target[1]:g}" if target else "-",
+                BEFORE.get(r["n"], "-"),
+                f"{per:.2f} / {size / 1024:.1f} KiB",
+                " ".join(f"{v:.2f}" for v in r["load"]),
+            )
+        )
+    headers = (
+        "domains",
+        "samples",
+        "p50 ms",
+        "p90 ms",
+        "max ms",
+        "target p50 / max",
+        "issue's run p50 / max",
+        "comm msgs per change / each",
+        "load avg at start",
+    )
+    print_table(headers, rows, args.markdown)
+    print()
+    where_the_time_goes(results, args)
+    if verdicts:
+        print("Target (issue #11): " + "; ".join(verdicts) + ".")
+
+
+def where_the_time_goes(results: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    rows = []
+    slowest = []
+    for r in results:
+        lines = timelines(r)
+        cols = []
+        for key in STEPS:
+            v = [at[key] for at in lines if key in at]
+            cols.append(f"{percentile(v, 50):.1f} / {max(v):.1f}" if v else "-")
+        rows.append((f"{r['n']:,}", *cols))
+        shown = [s for s in r["samples"] if not s["lost"]]
+        reads = resyncs(r)
+        during = [any(a < s["dom"] and b > s["t0"] for a, b in reads) for s in shown]
+        if lines:
+            worst = max(range(len(lines)), key=lambda i: lines[i]["dom"])
+            slowest.append(
+                f"{r['n']:,}: "
+                + ", ".join(f"{STEPS[k]} {v:.1f}" for k, v in lines[worst].items())
+                + (" (during a full re-read)" if during[worst] else "")
+                + f"; {sum(during)} of {len(shown)} samples overlapped one of the table's "
+                f"{len(reads)} full re-reads"
+            )
+    print_table(("domains", *(f"{v}, p50 / max" for v in STEPS.values())), rows, args.markdown)
+    gap = f" and {args.gap:g} s" if args.gap else ""
+    offsets = "; ".join(
+        f"{r['n']:,}: {r['offset'][0]:+.2f} ± {r['offset'][1]:.2f} ms" for r in results
+    )
+    print(
+        f"\nms from the libvirt call (this process, time.time()) to each step, the next change "
+        f"after the previous one showed{gap}. Page clock minus "
+        f"ours: {offsets} (not subtracted). Domains defined and started in "
+        + ", ".join(f"{r['setup_s']:.0f} s" for r in results)
+        + "."
+    )
+    print("The slowest sample, ms: " + ". ".join(slowest) + ".")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default="1000,10000", help="domain counts, comma-separated")
+    parser.add_argument("--samples", type=int, default=100, help="changes per size")
+    parser.add_argument(
+        "--gap", type=float, default=0.0, help="s to wait after a change showed, before the next"
+    )
+    parser.add_argument(
+        "--no-trace", action="store_true", help="leave DomainTable's steps untimed in the kernel"
+    )
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    try:
+        sizes = [int(n) for n in args.sizes.split(",")]
+    except ValueError:
+        parser.error(f"--sizes {args.sizes!r}: give domain counts, e.g. --sizes 1000,10000")
+    if min(sizes) <= TARGET_ROW + 1 or args.samples < 1:
+        parser.error(f"--sizes must be over {TARGET_ROW + 1} and --samples at least 1")
+
+    sys.path.insert(1, str(ROOT))
+    from playwright.sync_api import sync_playwright
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.lab import Lab
+
+    print(
+        f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", file=sys.stderr
+    )
+    results = []
+    with Lab() as lab, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            for n in sizes:
+                print(f"{n:,} domains ...", file=sys.stderr, flush=True)
+                results.append(measure(n, args, lab, browser))
+        finally:
+            browser.close()
+    report(results, args)
+
+
+if __name__ == "__main__":
+    main()
