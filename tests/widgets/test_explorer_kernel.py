@@ -110,6 +110,9 @@ def test_every_part_reads_what_the_test_driver_has(kernel: Kernel) -> None:
     devices = kernel.value("ex.devices.data['devices']")
     assert devices[0]["name"] == "computer" and devices[0]["depth"] == 0
     assert kernel.value("ex.secrets.data") == {"supported": False, "secrets": []}
+    # the test driver sends no secret events either: nothing to re-read, and it says why
+    assert kernel.value("ex.secrets.live") == "the driver has no secrets"
+    assert kernel.value("ex.secrets._repeater.running") is False
     # the free memory is re-read with no cell running (libvirt has no event for it)
     # (the test driver's free memory never changes, so no message goes out: count the reads)
     before = kernel.value("ex.host.reads")
@@ -207,7 +210,7 @@ def test_another_connections_changes_reach_a_shown_part(
         kernel.send_custom(comm, {"do": "hello"})
     wait_for(kernel, net_id, "data", lambda d: network(d, "default"), "the first read")
     wait_for(kernel, pool_id, "data", lambda d: pool(d, "default-pool"), "the first read")
-    assert kernel.value("ex.storage.live").startswith("live: libvirt's pool events")
+    assert kernel.value("ex.storage.live").startswith("live: libvirt's storage pool events")
     # a network defined and started by another process: no cell runs meanwhile
     net = remote.networkDefineXML(
         f"<network><name>{PREFIX}net</name><bridge name='virbr-x9'/>"
@@ -255,3 +258,39 @@ def test_another_connections_changes_reach_a_shown_part(
         "the volume, after the refresh event",
     )
     p.storageVolLookupByName("v").delete()
+
+
+def test_a_slot_below_the_domain_table_for_a_domain_view(kernel: Kernel) -> None:
+    kernel.execute(
+        "import ipywidgets\n"
+        "ex = Explorer(ipyvirt.Connection(uri='test:///default'))\n"
+        "try:\n"
+        "    ex.show_domain('test')\n"
+        "except ValueError as err:\n"
+        "    print(err)"
+    ).ok()
+    assert kernel.execute("print(ex.selected_index)").ok().stdout.strip() == "0"
+    out = kernel.execute("ex.show_domain('test')", timeout=60)
+    assert "this explorer has no domain view: give Explorer(conn, domain_view=...)" in str(
+        out.messages
+    )
+    kernel.execute(
+        "ex.domain_view = lambda conn, name: ipywidgets.Label(f'{name} on {conn.uri}')\n"
+        "view = ex.show_domain('test')"
+    ).ok()
+    assert kernel.value("view.value") == "test on test:///default"
+    assert kernel.value("ex.selected_index") == 1
+    assert kernel.value("ex.children[1].children == (ex.domains, view)") is True
+    kernel.execute("ex.close_domain()").ok()
+    assert kernel.value("ex.children[1] is ex.domains and ex.domain is None") is True
+    assert kernel.value("view.comm is None") is True  # closed with its slot
+
+
+def test_the_explore_command(kernel: Kernel) -> None:
+    kernel.execute("c = %virt connect --name here\nex = %virt explore").ok()
+    assert kernel.value("(type(ex).__name__, ex._conn is c)") == ("Explorer", True)
+    out = kernel.execute("%virt explore nope")
+    assert "UsageError: %virt: no connection named 'nope' (open: here)" in str(out.messages)
+    help_text = kernel.execute("%virt explore --help").ok().stdout
+    assert help_text.startswith("usage: %virt explore [-h] [NAME]")
+    assert "walk a hypervisor: host, domains, networks, storage" in help_text

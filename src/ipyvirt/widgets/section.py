@@ -33,6 +33,9 @@ __all__ = ["READ_ONLY", "Section"]
 log = logging.getLogger("ipyvirt")
 
 #: what an action on a read-only connection says (the view disables it with this title)
+#: an event family in words
+_FAMILY_WORDS = {"network": "network", "pool": "storage pool", "nodedev": "node device"}
+
 READ_ONLY = "read-only connection: %virt connect --rw (or ipyvirt.Connection(readonly=False)) to"
 
 
@@ -102,9 +105,10 @@ class Section(View):
             return f"re-read every {self._every:g} s"
         kinds = event_ids(self.FAMILY).values()
         missing = {(self.FAMILY, k) for k in kinds} & self.conn.hub.unsupported
+        words = _FAMILY_WORDS.get(self.FAMILY, self.FAMILY)
         if len(missing) == len(kinds):
-            return f"re-read every {self._every:g} s: this driver sends no {self.FAMILY} events"
-        return f"live: libvirt's {self.FAMILY} events"
+            return f"re-read every {self._every:g} s: this driver sends no {words} events"
+        return f"live: libvirt's {words} events"
 
     def _on_event(self, event: Event) -> None:
         if event.family == "connection" and event.name != "reconnected":
@@ -136,6 +140,9 @@ class Section(View):
     def _apply(self, data: dict[str, Any]) -> None:
         self.data = data
         self.reads += 1
+        if data.get("supported") is False:  # nothing to follow (the test driver's secrets)
+            self._repeater.cancel()
+            self.live = f"the driver has no {self.WHAT}"
         if self._again:
             self._read()
 

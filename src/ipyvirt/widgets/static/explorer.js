@@ -87,7 +87,7 @@ function drawNetworks(data, act) {
     h("span", { class: "ipyvirt-x-actions" },
       n.active ? act("stop", "stop", `stop network ${n.name}`, { name: n.name })
         : act("start", "start", `start network ${n.name}`, { name: n.name }),
-      act("autostart", n.autostart ? "autostart off" : "autostart on",
+      act("autostart", n.autostart ? "disable autostart" : "enable autostart",
         `${n.autostart ? "unset" : "set"} autostart of network ${n.name}`,
         { name: n.name, on: !n.autostart })),
   ]);
