@@ -125,12 +125,26 @@ def test_explore_every_tab_and_act(
         has=jupyter.page.locator("[data-pool='default-pool']")
     )
     pool.locator(".ipyvirt-x-meter").wait_for()
-    pool.locator(".ipyvirt-x-volname").fill(VOLUME)
+    # a volume made elsewhere shows on the pool's refresh event; what is typed meanwhile stays
+    name = pool.locator(".ipyvirt-x-volname")
+    name.fill("half-typed")
+    elsewhere_pool = elsewhere.storagePoolLookupByName("default-pool")
+    elsewhere_pool.createXML(
+        f"<volume><name>{PREFIX}other.img</name><capacity unit='MiB'>1</capacity></volume>"
+    )
+    elsewhere_pool.refresh()
+    row(pool.locator("table.ipyvirt-x-volumes"), PREFIX + "other.img").wait_for()
+    assert name.input_value() == "half-typed"
+    elsewhere_pool.storageVolLookupByName(PREFIX + "other.img").delete()
+    elsewhere_pool.refresh()
+    row(pool.locator("table.ipyvirt-x-volumes"), PREFIX + "other.img").wait_for(state="detached")
+    name.fill(VOLUME)
     pool.locator(".ipyvirt-x-volsize").fill("8")
     pool.locator("button[data-do='create_volume']").click()
     volumes = pool.locator("table.ipyvirt-x-volumes")
     made = row(volumes, VOLUME)
     made.wait_for()
+    assert name.input_value() == ""  # asked for: the form is ready for the next one
     assert "8.0 MiB" in made.inner_text()
     shoot_both(jupyter, explorer, "storage")
     made.locator("button[data-do='delete_volume']").click()
@@ -149,5 +163,7 @@ def test_explore_every_tab_and_act(
 
     # secrets: the test driver has none, and says so
     tab(jupyter, "secrets")
-    part(explorer, "secrets").get_by_text("the driver has no secrets").wait_for()
+    secrets = part(explorer, "secrets")
+    secrets.locator(".ipyvirt-empty").filter(has_text="the driver has no secrets").wait_for()
+    assert secrets.locator(".ipyvirt-x-live").inner_text() == "nothing to follow"
     assert jupyter.execution_counts() == counts, "a cell ran while the explorer changed"

@@ -111,7 +111,7 @@ def test_every_part_reads_what_the_test_driver_has(kernel: Kernel) -> None:
     assert devices[0]["name"] == "computer" and devices[0]["depth"] == 0
     assert kernel.value("ex.secrets.data") == {"supported": False, "secrets": []}
     # the test driver sends no secret events either: nothing to re-read, and it says why
-    assert kernel.value("ex.secrets.live") == "the driver has no secrets"
+    assert kernel.value("ex.secrets.live") == "nothing to follow"
     assert kernel.value("ex.secrets._repeater.running") is False
     # the free memory is re-read with no cell running (libvirt has no event for it)
     # (the test driver's free memory never changes, so no message goes out: count the reads)
@@ -258,6 +258,29 @@ def test_another_connections_changes_reach_a_shown_part(
         "the volume, after the refresh event",
     )
     p.storageVolLookupByName("v").delete()
+    # a node device (a vHBA, which the test driver can make) created and destroyed elsewhere
+    wait_for(kernel, dev_id, "data", lambda d: d.get("devices"), "the first read of devices")
+    made = remote.nodeDeviceCreateXML(
+        "<device><parent>scsi_host1</parent><capability type='scsi_host'>"
+        "<capability type='fc_host'><wwnn>2000000012341234</wwnn><wwpn>1000000012341234</wwpn>"
+        "</capability></capability></device>"
+    )
+    name = made.name()
+
+    def device(d: dict[str, Any]) -> dict[str, Any] | None:
+        return next((x for x in d.get("devices", []) if x["name"] == name), None)
+
+    try:
+        shown = wait_for(kernel, dev_id, "data", device, "the vHBA made elsewhere")
+        assert device(shown) == {
+            **(device(shown) or {}),
+            "parent": "scsi_host1",
+            "capability": "scsi_host",
+            "depth": 2,
+        }
+    finally:
+        made.destroy()
+    wait_for(kernel, dev_id, "data", lambda d: d and not device(d), "the vHBA gone")
 
 
 def test_a_slot_below_the_domain_table_for_a_domain_view(kernel: Kernel) -> None:

@@ -142,7 +142,7 @@ class Section(View):
         self.reads += 1
         if data.get("supported") is False:  # nothing to follow (the test driver's secrets)
             self._repeater.cancel()
-            self.live = f"the driver has no {self.WHAT}"
+            self.live = "nothing to follow"  # the view says why in its place
         if self._again:
             self._read()
 

@@ -128,8 +128,12 @@ function drawPool(p, act, confirm) {
   const name = h("input", { type: "text", placeholder: "new volume name", "aria-label": `new volume name in ${p.name}`, class: "ipyvirt-x-volname" });
   const mib = h("input", { type: "number", min: "1", value: "64", "aria-label": "size in MiB", class: "ipyvirt-x-volsize" });
   const create = act("create_volume", "create volume", `create a volume in pool ${p.name}`,
-    () => ({ pool: p.name, name: name.value, capacity: Math.round(Number(mib.value) * 1024 * 1024) }));
-  out.push(h("div", { class: "ipyvirt-x-form" }, name, mib, h("span", {}, "MiB"), create));
+    () => {
+      const fields = { pool: p.name, name: name.value, capacity: Math.round(Number(mib.value) * 1024 * 1024) };
+      name.value = "";  // asked for: the next volume gets a new name
+      return fields;
+    });
+  out.push(h("div", { class: "ipyvirt-x-form", "data-pool": p.name }, name, mib, h("span", {}, "MiB"), create));
   return h("section", { class: "ipyvirt-x-pool" }, out);
 }
 
@@ -156,6 +160,24 @@ function drawSecrets(data) {
     [["uuid"], ["usage"], ["usage id"], ["ephemeral"], ["private"], ["description"]],
     data.secrets.map((s) => [s.uuid, na(s.usage_type), na(s.usage_id), yes(s.ephemeral),
       yes(s.private), na(s.description)]))];
+}
+
+/** What is typed in *body*'s forms (a new volume's name and size, by pool), and where the
+ * focus is; the function it returns puts them back after a redraw, so an event while typing
+ * loses nothing. */
+function keepTyped(body) {
+  const kept = [...body.querySelectorAll("[data-pool] input")].map((input) => [
+    input.closest("[data-pool]").dataset.pool, input.className, input.value,
+    input === document.activeElement]);
+  return () => {
+    for (const [pool, cls, value, focused] of kept) {
+      const form = [...body.querySelectorAll(".ipyvirt-x-form")].find((f) => f.dataset.pool === pool);
+      const input = form && form.querySelector(`input.${cls}`);
+      if (!input) continue;
+      input.value = value;
+      if (focused) input.focus();
+    }
+  };
 }
 
 const PARTS = { host: drawHost, networks: drawNetworks, storage: drawStorage, devices: drawDevices, secrets: drawSecrets };
@@ -204,7 +226,9 @@ function render({ model, el }) {
     if (data.error) parts.push(h("div", { class: "ipyvirt-outcome error" }, data.error));
     const part = PARTS[model.get("kind")];
     if (part && (data.host || data.supported !== undefined)) parts.push(...part(data, act, confirm));
+    const typed = keepTyped(body);
     body.replaceChildren(...parts);
+    typed();
   }
   model.on("change:data", draw);
   model.on("change:live", draw);
