@@ -167,3 +167,31 @@ def test_explore_every_tab_and_act(
     secrets.locator(".ipyvirt-empty").filter(has_text="the driver has no secrets").wait_for()
     assert secrets.locator(".ipyvirt-x-live").inner_text() == "nothing to follow"
     assert jupyter.execution_counts() == counts, "a cell ran while the explorer changed"
+
+
+def test_a_big_pool_shows_its_first_volumes_until_asked(lab: Lab, jupyter: LabPage) -> None:
+    cells = [
+        "%load_ext ipyvirt",
+        "import ipyvirt\n"
+        "c = %virt connect --rw\n"
+        'pool = c.conn.storagePoolLookupByName("default-pool")\n'
+        "for i in range(60):\n"
+        "    ipyvirt.explore.create_volume(pool, f'v{i:02}.img', 2**20)",
+        "%virt explore",
+    ]
+    jupyter.open(lab.write_notebook("explorer-big-pool.ipynb", cells))
+    jupyter.run_all()
+    explorer = jupyter.panel.locator(".jp-OutputArea .widget-tab").first
+    explorer.wait_for()
+    tab(jupyter, "storage")
+    storage = part(explorer, "storage")
+    volumes = storage.locator("table.ipyvirt-x-volumes tbody tr")
+    more = storage.locator(".ipyvirt-x-more")
+    more.filter(has_text="50 of 60 volumes shown").wait_for()
+    assert volumes.count() == 50
+    more.locator("button[data-do='expand']").click()
+    more.locator("button[data-do='collapse']").filter(has_text="show the first 50").wait_for()
+    assert volumes.count() == 60
+    more.locator("button[data-do='collapse']").click()
+    more.filter(has_text="50 of 60 volumes shown").wait_for()
+    assert volumes.count() == 50

@@ -317,3 +317,26 @@ def test_the_explore_command(kernel: Kernel) -> None:
     help_text = kernel.execute("%virt explore --help").ok().stdout
     assert help_text.startswith("usage: %virt explore [-h] [NAME]")
     assert "walk a hypervisor: host, domains, networks, storage" in help_text
+
+
+def test_a_pools_first_volumes_until_the_view_asks_for_all(kernel: Kernel) -> None:
+    kernel.execute(
+        'conn = ipyvirt.Connection(uri="test:///default", readonly=False)\n'
+        'pool = conn.conn.storagePoolLookupByName("default-pool")\n'
+        "for i in range(60):\n"
+        "    ipyvirt.explore.create_volume(pool, f'v{i:02}', 1024)\n"
+        "ex = Explorer(conn)\n"
+        "ex.storage.load()"
+    ).ok()
+    pool_id = kernel.value("ex.storage.model_id")
+
+    def shown(d: dict[str, Any]) -> tuple[int, int] | None:
+        found = pool(d, "default-pool")
+        return None if found is None else (len(found["volumes"]), found["volume_count"])
+
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (50, 60), "the first 50")
+    kernel.send_custom(pool_id, {"do": "expand", "pool": "default-pool"})
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (60, 60), "all 60")
+    kernel.send_custom(pool_id, {"do": "collapse", "pool": "default-pool"})
+    kernel.between.clear()
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (50, 60), "the first 50 again")

@@ -163,7 +163,7 @@ class Section(View):
         else:
             self.act(do, **{k: v for k, v in content.items() if k != "do"})
 
-    def act(self, what: str, **fields: Any) -> None:
+    def act(self, what: str, /, **fields: Any) -> None:
         """Do *what* (an action of this section) with *fields*, off the loop; the outcome
         goes to :attr:`outcome`, the data is read again after it."""
         try:

@@ -3,6 +3,8 @@
 // becomes visible (a tab not shown is display: none, so it is not).
 
 const BAR_WIDTH = 140;
+// the kernel's StorageSection.VOLUMES_SHOWN
+const VOLUMES_SHOWN = 50;
 
 /** A byte count as people read it: "1.5 GiB" (the kernel's explore.listing.size). */
 function size(n) {
@@ -103,7 +105,7 @@ function drawNetworks(data, act) {
   return out;
 }
 
-function drawPool(p, act, confirm) {
+function drawPool(model, p, act, confirm) {
   const head = h("div", { class: "ipyvirt-x-pool-head", "data-pool": p.name },
     h("strong", {}, p.name), activeBadge(p.state === "running", p.state, p.state),
     h("span", { class: "ipyvirt-x-dim" }, `${p.type}${p.path ? " · " + p.path : ""}`),
@@ -125,6 +127,15 @@ function drawPool(p, act, confirm) {
     [["volume"], ["type"], ["capacity", true], ["allocation", true], ["path"], [""]],
     p.volumes.map((v) => [v.name, v.type, size(v.capacity), size(v.allocation), na(v.path),
       confirm(`delete volume ${v.name} in pool ${p.name}`, "delete_volume", { pool: p.name, name: v.name })])));
+  if (p.volume_count > p.volumes.length) {
+    out.push(h("div", { class: "ipyvirt-x-more" }, `${p.volumes.length} of ${p.volume_count} volumes shown `,
+      h("button", { type: "button", "data-do": "expand", onclick: () => ask(model, "expand", { pool: p.name }) },
+        `show all ${p.volume_count}`)));
+  } else if (p.volume_count > VOLUMES_SHOWN) {
+    out.push(h("div", { class: "ipyvirt-x-more" },
+      h("button", { type: "button", "data-do": "collapse", onclick: () => ask(model, "collapse", { pool: p.name }) },
+        `show the first ${VOLUMES_SHOWN}`)));
+  }
   const name = h("input", { type: "text", placeholder: "new volume name", "aria-label": `new volume name in ${p.name}`, class: "ipyvirt-x-volname" });
   const mib = h("input", { type: "number", min: "1", value: "64", "aria-label": "size in MiB", class: "ipyvirt-x-volsize" });
   const create = act("create_volume", "create volume", `create a volume in pool ${p.name}`,
@@ -137,10 +148,10 @@ function drawPool(p, act, confirm) {
   return h("section", { class: "ipyvirt-x-pool" }, out);
 }
 
-function drawStorage(data, act, confirm) {
+function drawStorage(data, act, confirm, model) {
   if (!data.supported) return [empty("the driver has no storage pools")];
   if (!data.pools.length) return [empty("no storage pools defined")];
-  return data.pools.map((p) => drawPool(p, act, confirm));
+  return data.pools.map((p) => drawPool(model, p, act, confirm));
 }
 
 function drawDevices(data) {
@@ -225,7 +236,7 @@ function render({ model, el }) {
     const parts = [];
     if (data.error) parts.push(h("div", { class: "ipyvirt-outcome error" }, data.error));
     const part = PARTS[model.get("kind")];
-    if (part && (data.host || data.supported !== undefined)) parts.push(...part(data, act, confirm));
+    if (part && (data.host || data.supported !== undefined)) parts.push(...part(data, act, confirm, model));
     const typed = keepTyped(body);
     body.replaceChildren(...parts);
     typed();
