@@ -187,11 +187,11 @@ def test_a_big_pool_shows_its_first_volumes_until_asked(lab: Lab, jupyter: LabPa
     storage = part(explorer, "storage")
     volumes = storage.locator("table.ipyvirt-x-volumes tbody tr")
     more = storage.locator(".ipyvirt-x-more")
-    more.filter(has_text="50 of 60 volumes shown").wait_for()
-    assert volumes.count() == 50
+    more.filter(has_text="20 of 60 volumes shown").wait_for()
+    assert volumes.count() == 20
     more.locator("button[data-do='expand']").click()
-    more.locator("button[data-do='collapse']").filter(has_text="show the first 50").wait_for()
+    more.locator("button[data-do='collapse']").filter(has_text="show the first 20").wait_for()
     assert volumes.count() == 60
     more.locator("button[data-do='collapse']").click()
-    more.filter(has_text="50 of 60 volumes shown").wait_for()
-    assert volumes.count() == 50
+    more.filter(has_text="20 of 60 volumes shown").wait_for()
+    assert volumes.count() == 20

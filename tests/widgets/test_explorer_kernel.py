@@ -334,9 +334,9 @@ def test_a_pools_first_volumes_until_the_view_asks_for_all(kernel: Kernel) -> No
         found = pool(d, "default-pool")
         return None if found is None else (len(found["volumes"]), found["volume_count"])
 
-    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (50, 60), "the first 50")
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (20, 60), "the first 20")
     kernel.send_custom(pool_id, {"do": "expand", "pool": "default-pool"})
     wait_for(kernel, pool_id, "data", lambda d: shown(d) == (60, 60), "all 60")
     kernel.send_custom(pool_id, {"do": "collapse", "pool": "default-pool"})
     kernel.between.clear()
-    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (50, 60), "the first 50 again")
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (20, 60), "the first 20 again")

@@ -4,7 +4,7 @@
 
 const BAR_WIDTH = 140;
 // the kernel's StorageSection.VOLUMES_SHOWN
-const VOLUMES_SHOWN = 50;
+const VOLUMES_SHOWN = 20;
 
 /** A byte count as people read it: "1.5 GiB" (the kernel's explore.listing.size). */
 function size(n) {
