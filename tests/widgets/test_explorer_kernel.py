@@ -146,6 +146,7 @@ def test_actions_on_a_read_write_connection(kernel: Kernel) -> None:
     ).ok()
     net_id = kernel.value("ex.networks.model_id")
     pool_id = kernel.value("ex.storage.model_id")
+    kernel.between.clear()  # answers to what follows only
     kernel.send_custom(net_id, {"do": "stop", "name": "default"})
     wait_for(kernel, net_id, "outcome", lambda o: o == "done: stop network default", "stop")
     wait_for(
@@ -155,13 +156,31 @@ def test_actions_on_a_read_write_connection(kernel: Kernel) -> None:
         lambda d: (network(d, "default") or {}).get("active") is False,
         "off",
     )
+    kernel.between.clear()  # answers to what follows only
     kernel.send_custom(net_id, {"do": "start", "name": "default"})
     wait_for(kernel, net_id, "data", lambda d: (network(d, "default") or {}).get("active"), "on")
+    # libvirt sends no event for autostart: the action's own re-read shows it
+    kernel.between.clear()  # answers to what follows only
+    kernel.send_custom(net_id, {"do": "autostart", "name": "default", "on": True})
+    wait_for(
+        kernel, net_id, "data", lambda d: (network(d, "default") or {}).get("autostart"), "auto"
+    )
+    kernel.between.clear()  # answers to what follows only
+    kernel.send_custom(net_id, {"do": "autostart", "name": "default", "on": False})
+    wait_for(
+        kernel,
+        net_id,
+        "data",
+        lambda d: (network(d, "default") or {}).get("autostart") is False,
+        "autostart off",
+    )
+    kernel.between.clear()  # answers to what follows only
     kernel.send_custom(net_id, {"do": "stop", "name": "nope"})
     refused = wait_for(kernel, net_id, "outcome", lambda o: "nope" in o and "..." not in o, "no")
     assert refused.startswith("error: stop network nope: ") and "\n" not in refused
     # a volume made and deleted from the view (the view asked the user first)
     made = {"do": "create_volume", "pool": "default-pool", "name": PREFIX + "v.img"}
+    kernel.between.clear()  # answers to what follows only
     kernel.send_custom(pool_id, {**made, "capacity": 2 * 1024**2})
     wait_for(
         kernel,
@@ -171,6 +190,7 @@ def test_actions_on_a_read_write_connection(kernel: Kernel) -> None:
         "the volume made",
     )
     gone = {"do": "delete_volume", "pool": "default-pool", "name": PREFIX + "v.img"}
+    kernel.between.clear()  # answers to what follows only
     kernel.send_custom(pool_id, gone)
     wait_for(
         kernel,
@@ -279,6 +299,7 @@ def test_another_connections_changes_reach_a_shown_part(
             "depth": 2,
         }
     finally:
+        kernel.between.clear()  # what follows is about the destroy
         made.destroy()
     wait_for(kernel, dev_id, "data", lambda d: d and not device(d), "the vHBA gone")
 
