@@ -100,6 +100,11 @@ COMMANDS: tuple[Command, ...] = (
         "live domain table, actions, usage, events and loop, in tabs",
         (_name("to show"),),
     ),
+    Command(
+        "explore",
+        "walk a hypervisor: host, domains, networks, storage, node devices, secrets, live",
+        (_name("to explore"),),
+    ),
     Command("loop", "the event loop's fd watches, timers and counters"),
     Command("status", "ipyvirt's loops, threads and connections"),
 )

@@ -178,6 +178,11 @@ class VirtMagics(Magics):
 
         return Dashboard(self._connection(args.name))
 
+    def _explore(self, args: argparse.Namespace) -> Any:
+        from ipyvirt.widgets import Explorer
+
+        return Explorer(self._connection(args.name))
+
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()
         if rt is None:

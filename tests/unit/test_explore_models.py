@@ -334,3 +334,38 @@ def test_notebooks_get_html_and_lookups_by_name_say_what_there_is(
     assert '6">n/a: the driver has no such call</td>' in explore.secrets(virconn)._repr_html_()
     with pytest.raises(KeyError, match="no 'nope' in storage pools"):
         explore.pools(virconn)["nope"]
+
+
+def test_free_memory_is_what_a_view_re_reads(virconn: libvirt.virConnect) -> None:
+    host = explore.host(virconn)
+    free, cells = explore.host_free_memory(virconn, len(host.numa_cells))
+    assert free == host.free_memory
+    assert cells == [c.free_memory for c in host.numa_cells]
+
+
+def test_create_and_delete_a_volume(virconn: libvirt.virConnect) -> None:
+    pool = virconn.storagePoolLookupByName("default-pool")
+    explore.create_volume(pool, f" {PREFIX}made.img ", 3 * 1024**2)
+    made = explore.pool(virconn, "default-pool").volumes
+    assert made is not None and made[PREFIX + "made.img"].capacity == 3 * 1024**2
+    explore.delete_volume(pool, PREFIX + "made.img")
+    left = explore.pool(virconn, "default-pool").volumes
+    assert left is not None and PREFIX + "made.img" not in [v.name for v in left]
+
+
+@pytest.mark.parametrize(
+    ("name", "capacity", "message"),
+    [
+        ("", 1, "a volume name without '/', not ''"),
+        ("a/b", 1, "a volume name without '/', not 'a/b'"),
+        ("v", 0, "a size in bytes above 0, not 0"),
+        ("v", True, "a size in bytes above 0, not True"),
+    ],
+)
+def test_a_bad_volume_is_one_line_saying_what_to_give(
+    virconn: libvirt.virConnect, name: str, capacity: int, message: str
+) -> None:
+    pool = virconn.storagePoolLookupByName("default-pool")
+    with pytest.raises(ValueError) as err:
+        explore.create_volume(pool, name, capacity)
+    assert str(err.value) == message

@@ -61,7 +61,16 @@ def test_public_names() -> None:
 
 def test_widget_names() -> None:
     assert sorted(ipyvirt.widgets.__all__) == sorted(
-        ["ActionBar", "Dashboard", "DomainTable", "EventLog", "LoopMonitor", "Timeline", "Usage"]
+        [
+            "ActionBar",
+            "Dashboard",
+            "DomainTable",
+            "EventLog",
+            "Explorer",
+            "LoopMonitor",
+            "Timeline",
+            "Usage",
+        ]
     )
     for name in ipyvirt.widgets.__all__:
         assert hasattr(ipyvirt.widgets, name), name
@@ -88,9 +97,12 @@ def test_explore_names() -> None:
             "Secret",
             "Snapshot",
             "Volume",
+            "create_volume",
+            "delete_volume",
             "devices",
             "domain_details",
             "host",
+            "host_free_memory",
             "network",
             "networks",
             "pool",

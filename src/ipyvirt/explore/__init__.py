@@ -13,11 +13,12 @@ from ipyvirt.explore.devices import Device, devices
 from ipyvirt.explore.devices_xml import Console, Disk, Graphics, Nic
 from ipyvirt.explore.domain_details import Domain, DomainDetails, domain_details
 from ipyvirt.explore.host import Host, NumaCell, host
+from ipyvirt.explore.host import free_memory as host_free_memory
 from ipyvirt.explore.listing import NA, Listing, Record
 from ipyvirt.explore.networks import Lease, Network, network, networks
 from ipyvirt.explore.secrets import Secret, secrets
 from ipyvirt.explore.snapshots import Snapshot
-from ipyvirt.explore.storage import Pool, Volume, pool, pools
+from ipyvirt.explore.storage import Pool, Volume, create_volume, delete_volume, pool, pools
 
 __all__ = [
     "NA",
@@ -38,9 +39,12 @@ __all__ = [
     "Secret",
     "Snapshot",
     "Volume",
+    "create_volume",
+    "delete_volume",
     "devices",
     "domain_details",
     "host",
+    "host_free_memory",
     "network",
     "networks",
     "pool",

@@ -16,7 +16,7 @@ from ipyvirt.explore.listing import (
 )
 from ipyvirt.tables import Tables
 
-__all__ = ["Host", "NumaCell", "host", "version_string"]
+__all__ = ["Host", "NumaCell", "free_memory", "host", "version_string"]
 
 _KIB = 1024
 
@@ -134,3 +134,12 @@ def _numa_cell(cell: Any, n: int, free: list[int] | None) -> NumaCell:
         memory=kib * _KIB if kib is not None else None,
         free_memory=free[n] if free is not None and n < len(free) else None,
     )
+
+
+def free_memory(conn: object, cells: int) -> tuple[int | None, list[int] | None]:
+    """The host's free memory and each of its first *cells* NUMA cells', in bytes (None
+    where the driver cannot say): what changes on a host, and libvirt sends no event for it,
+    so a view re-reads it now and then."""
+    c = libvirt_connection(conn)
+    per_cell = optional(lambda: list(c.getCellsFreeMemory(0, cells))) if cells else None
+    return optional(c.getFreeMemory), per_cell

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from xml.sax.saxutils import escape
 
 import libvirt
 
 from ipyvirt.errors import NoSuchPool, known_names
 from ipyvirt.explore.listing import Listing, Record, cell, libvirt_connection, optional, size, xml
 
-__all__ = ["Pool", "Volume", "pool", "pools"]
+__all__ = ["Pool", "Volume", "create_volume", "delete_volume", "pool", "pools"]
 
 #: libvirt's virStoragePoolState, by value
 POOL_STATES = ("inactive", "building", "running", "degraded", "inaccessible")
@@ -162,3 +163,24 @@ def _volume(pool_name: str, vol: libvirt.virStorageVol) -> Volume | None:
             return None  # deleted meanwhile
         raise
     return Volume(pool_name, vol.name(), _named(VOLUME_TYPES, kind), capacity, allocation, path)
+
+
+def create_volume(p: libvirt.virStoragePool, name: str, capacity: int) -> libvirt.virStorageVol:
+    """A new volume *name* of *capacity* bytes in pool *p* (raw where the pool has formats).
+    A bad name or size is a ``ValueError`` saying what to give; libvirt's refusal (a pool
+    that is not running, a name in use) its ``libvirtError``."""
+    name = name.strip()
+    if not name or "/" in name:
+        raise ValueError(f"a volume name without '/', not {name!r}")
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity <= 0:
+        raise ValueError(f"a size in bytes above 0, not {capacity!r}")
+    desc = (
+        f"<volume><name>{escape(name)}</name><capacity unit='bytes'>{capacity}</capacity>"
+        "<target><format type='raw'/></target></volume>"
+    )
+    return p.createXML(desc, 0)
+
+
+def delete_volume(p: libvirt.virStoragePool, name: str) -> None:
+    """Delete the volume *name* of pool *p* (its data too)."""
+    p.storageVolLookupByName(name).delete(0)
