@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
+from ipyvirt.widgets.domain_view import DomainView
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.loop_monitor import LoopMonitor
 from ipyvirt.widgets.timeline import Timeline
@@ -14,6 +15,7 @@ __all__ = [
     "ActionBar",
     "Dashboard",
     "DomainTable",
+    "DomainView",
     "EventLog",
     "LoopMonitor",
     "Timeline",
