@@ -129,13 +129,21 @@ class DomainView(View):
             self.conn.subscribe(self._on_connection, families=["connection"]),
         ]
         self._resync.start()
+        # the latest event about it that the connection kept, until a newer one comes
+        for event in reversed(list(self.conn.history)):
+            if event.family == "domain" and event.subject == name:
+                self._say_event(event)
+                break
 
     # -- events and reads ------------------------------------------------------------------
 
-    def _on_event(self, event: Event) -> None:
+    def _say_event(self, event: Event) -> None:
         self.last_event = f"{event.clock} {event.name}" + (
             f" ({event.detail})" if event.detail and event.kind == "lifecycle" else ""
         )
+
+    def _on_event(self, event: Event) -> None:
+        self._say_event(event)
         if event.kind == "job_completed":
             params = event.args[0] if event.args and isinstance(event.args[0], dict) else {}
             self.completed = dv.completed_text(params, event.time)
@@ -185,8 +193,13 @@ class DomainView(View):
     # -- the charts and the job, polled while displayed -------------------------------------
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
-        self._poller.start()  # poll only once someone looks
+        self._start_polling()  # poll only once someone looks
         return super()._repr_mimebundle_(**kwargs)
+
+    def _start_polling(self) -> None:
+        if not self._poller.running:
+            self.poll()  # the first figures now, not one interval later
+            self._poller.start()
 
     def poll(self) -> None:
         """Read the domain's CPU time, memory and job (on a worker) and show them."""
@@ -208,7 +221,7 @@ class DomainView(View):
 
     def _handle(self, do: str, content: dict[str, Any]) -> None:
         if do == "hello":  # a view rendered (perhaps inside a dashboard): the window, then frames
-            self._poller.start()
+            self._start_polling()
             self.send({"kind": "window", "frames": [_frame(f) for f in self.usage.frames]})
         elif do == "define":
             self.define(str(content.get("xml", "")))
@@ -246,9 +259,9 @@ class DomainView(View):
         self._start(f"define {self.name}", lambda c: _define(c, xml), self._defined)
 
     def _defined(self, error: str) -> None:
-        if error:
+        if error:  # the reason shows over the XML (define_error); here, only the outcome
             self.define_error = error
-            self.outcome = f"error: define {self.name}: {error}"
+            self.outcome = f"error: define {self.name}: libvirt refused it, nothing changed"
         else:
             self.define_error = self.draft = ""
             self.outcome = f"define {self.name}: done"

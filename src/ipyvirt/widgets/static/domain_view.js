@@ -49,13 +49,18 @@ function duration(seconds) {
   return days ? `${days}d ${text}` : text;
 }
 
+/** The smallest 1, 2, 2.5 or 5 times a power of ten that is at least *value*: an axis top. */
+function niceTop(value) {
+  const power = 10 ** Math.floor(Math.log10(value));
+  return [1, 2, 2.5, 5, 10].map((f) => f * power).find((top) => top >= value * (1 - 1e-9));
+}
+
 /** A small line chart of one series over the window: axis top, latest value, "now" right. */
 function sparkline(frames, key, unit, history, interval) {
-  const W = 300, H = 90, L = 48, R = 8, T = 8, B = 16;
+  const W = 260, H = 90, L = 56, R = 8, T = 8, B = 16;
   const values = frames.map((f) => f[key]);
   const known = values.filter((v) => v !== null && v !== undefined);
-  const top = key === "cpu" ? Math.max(10, Math.ceil(Math.max(0, ...known) / 10) * 10)
-    : Math.max(1, Math.ceil(Math.max(0, ...known) * 1.2));
+  const top = niceTop(Math.max(key === "cpu" ? 10 : 1, ...known.map((v) => v * 1.1)));
   const end = frames.length ? frames[frames.length - 1].t : 0;
   const span = Math.max(history * interval, 1);
   const x = (t) => L + (W - L - R) * (1 - (end - t) / span);
@@ -91,6 +96,8 @@ function render({ model, el }) {
   let tab = "overview";
   let frames = [];
   let editing = false;
+  // the XML shown: the persistent definition (what edit changes), or the live one
+  let showLive = false;
   let overviewAt = Date.now();
 
   // -- head, tabs --
@@ -99,6 +106,7 @@ function render({ model, el }) {
   const where = h("span", { class: "ipyvirt-dv-where" });
   const lastEvent = h("span", { class: "ipyvirt-dv-event", role: "status" });
   const gone = h("div", { class: "ipyvirt-dv-gone", role: "status" });
+  const readonly = h("div", { class: "ipyvirt-dv-note ipyvirt-dv-readonly" });
   const tabButtons = Object.fromEntries(TABS.map((t) => [t, h("button", {
     type: "button", role: "tab", class: "ipyvirt-dv-tab", "data-tab": t,
     onclick: () => { tab = t; showTab(); },
@@ -110,12 +118,12 @@ function render({ model, el }) {
     h("button", { type: "button", class: "ipyvirt-danger", onclick: () => ask(model, "confirm") }, "confirm"),
     h("button", { type: "button", onclick: () => ask(model, "cancel") }, "cancel"));
   const outcome = h("div", { class: "ipyvirt-dv-outcome", role: "status" });
-  el.append(h("div", { class: "ipyvirt-dv-head" }, title, badge, where, lastEvent), gone, tabBar,
+  el.append(h("div", { class: "ipyvirt-dv-head" }, title, badge, where, lastEvent), gone, readonly, tabBar,
     ...Object.values(panes), confirm, outcome);
 
   // -- overview --
   const fields = h("tbody");
-  const uptimeCell = h("td", { class: "num" });
+  const uptimeCell = h("td", { class: "ipyvirt-dv-uptime" });
   const cpuBox = h("figure", { class: "ipyvirt-dv-figure" });
   const memBox = h("figure", { class: "ipyvirt-dv-figure" });
   const job = h("div", { class: "ipyvirt-dv-job" });
@@ -146,8 +154,9 @@ function render({ model, el }) {
   const define = h("button", { type: "button", class: "ipyvirt-dv-define", onclick: () => ask(model, "define", { xml: area.value }) }, "define");
   const discard = h("button", { type: "button", onclick: () => { editing = false; drawXml(); } }, "cancel");
   const xmlNote = h("span", { class: "ipyvirt-dv-note" });
+  const which = h("button", { type: "button", class: "ipyvirt-dv-which", onclick: () => { showLive = !showLive; drawXml(); } });
   const defineError = h("div", { class: "ipyvirt-dv-error", role: "alert" });
-  panes.XML.append(h("div", { class: "ipyvirt-dv-bar" }, edit, define, discard, xmlNote), defineError, editor);
+  panes.XML.append(h("div", { class: "ipyvirt-dv-bar" }, edit, define, discard, which, xmlNote), defineError, editor);
 
   function paint(text) {
     // a trailing newline keeps the last line's height when the text ends with one
@@ -231,8 +240,12 @@ function render({ model, el }) {
     area.readOnly = !editing;
     area.hidden = !editing;
     editor.classList.toggle("editing", editing);
-    if (!editing) paint(get("xml"));
+    const definition = get("definition");
+    const live = showLive || !definition;
+    if (!editing) paint(live ? get("xml") : definition);
     else paint(area.value);
+    which.hidden = editing || !definition || get("overview").state !== "running";
+    which.textContent = showLive ? "show the definition" : "show the live XML";
     edit.hidden = editing;
     edit.disabled = !rw || !get("definition");
     edit.title = get("readonly") || (get("definition") ? "edit the persistent definition" : "a transient domain has no definition to edit");
@@ -243,7 +256,7 @@ function render({ model, el }) {
     defineError.hidden = !error;
     xmlNote.textContent = editing
       ? "editing the persistent definition: libvirt validates it before it replaces the old one"
-      : (get("readonly") ? get("readonly") : "the XML as it is now");
+      : (live ? "the live XML, as the domain runs now" : "the persistent definition: a running domain takes changes at its next start");
   }
 
   const draw = {
@@ -261,12 +274,12 @@ function render({ model, el }) {
     },
     job() {
       const j = get("job");
-      job.textContent = j.text || "";
+      job.textContent = j.text || "not read yet";
       jobBar.hidden = j.percent === null || j.percent === undefined;
       if (!jobBar.hidden) jobBar.value = j.percent;
     },
     completed() { completed.textContent = get("completed"); completed.hidden = !get("completed"); },
-    last_event() { lastEvent.textContent = get("last_event") ? `last event: ${get("last_event")}` : "no event since opened"; },
+    last_event() { lastEvent.textContent = get("last_event") ? `last event: ${get("last_event")}` : "no event seen yet"; },
     gone() { gone.textContent = get("gone"); gone.hidden = !get("gone"); drawSnapshots(); drawXml(); },
     question() { question.textContent = get("question"); confirm.hidden = !get("question"); },
     outcome() {
@@ -277,7 +290,11 @@ function render({ model, el }) {
       if (text.startsWith("define") && text.endsWith(": done") && editing) { editing = false; drawXml(); }
     },
     busy() { drawSnapshots(); drawXml(); },
-    readonly() { drawSnapshots(); drawXml(); },
+    readonly() {
+      readonly.textContent = get("readonly");
+      readonly.hidden = !get("readonly");
+      drawSnapshots(); drawXml();
+    },
   };
   const listeners = Object.entries(draw).map(([trait, fn]) => {
     const on = () => fn();
