@@ -44,6 +44,7 @@ def test_the_tutorials_are_there() -> None:
         "04-async-events.ipynb",
         "05-real-hypervisors.ipynb",
         "06-recorded-events.ipynb",
+        "08-a-domain-in-depth.ipynb",
     ]
 
 

@@ -316,6 +316,11 @@ class DomainView(View):
 
         self._calls.submit(lambda: _guarded(call, conn), finish, lambda e: finish(_message(e)))
 
+    def refresh(self) -> None:
+        """Read the domain again now (libvirt sends no event for some changes: a snapshot
+        made elsewhere; the view also reads everything every 30 s)."""
+        self._coalescer.poke()
+
     # -- what callers and tests read ---------------------------------------------------------
 
     @property
