@@ -144,6 +144,9 @@ def test_a_define_libvirt_rejects_keeps_the_old_xml_and_the_text(kernel: Kernel)
         "the XML names domain 'other', this view is of 'test': keep <name>test</name>"
     )
     assert kernel.value("[d.name() for d in c.conn.listAllDomains()]") == ["test"]
+    ask(kernel, "discard")  # the user's cancel: the kept text goes
+    settle(kernel)
+    assert kernel.value("(v.draft, v.define_error)") == ("", "")
     # a valid change is defined: the definition and the view follow, the draft is cleared
     good = kernel.value('v.definition.replace("<on_crash>destroy", "<on_crash>restart")')
     reads = kernel.value("v.reads")

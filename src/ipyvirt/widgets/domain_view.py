@@ -6,8 +6,8 @@ The kernel reads the domain off the loop (:mod:`ipyvirt.models.domain_view`) whe
 opens, after each of its events (coalesced) and after each action, and sets the traits that
 changed. While displayed it polls the domain's counters and job every *interval* seconds;
 the view asks for the chart's window once (``{"do": "hello"}``), then gets each new frame.
-The view asks for everything else: ``define``, ``snapshot`` (``op``: create, revert,
-delete), ``confirm``, ``cancel``.
+The view asks for everything else: ``define``, ``discard`` (the edited text),
+``snapshot`` (``op``: create, revert, delete), ``confirm``, ``cancel``.
 """
 
 from __future__ import annotations
@@ -227,6 +227,8 @@ class DomainView(View):
             self.define(str(content.get("xml", "")))
         elif do == "snapshot":
             self._snapshot(str(content.get("op", "")), str(content.get("name", "")), content)
+        elif do == "discard":  # the user gave up the edited text
+            self.draft = self.define_error = ""
         elif do == "confirm":
             pending, self._pending = self._pending, None
             self.question = ""

@@ -150,9 +150,12 @@ function render({ model, el }) {
     "aria-label": "the domain's XML definition", readonly: true,
     oninput: () => { paint(area.value); } });
   const editor = h("div", { class: "ipyvirt-dv-editor" }, code, area);
-  const edit = h("button", { type: "button", onclick: () => { editing = true; area.value = get("draft") || get("definition"); drawXml(); area.focus(); } }, "edit");
+  // the definition editing began from: one that changes meanwhile (elsewhere) is said
+  let base = "";
+  const startEditing = (text) => { editing = true; base = get("definition"); area.value = text; };
+  const edit = h("button", { type: "button", onclick: () => { startEditing(get("draft") || get("definition")); drawXml(); area.focus(); } }, "edit");
   const define = h("button", { type: "button", class: "ipyvirt-dv-define", onclick: () => ask(model, "define", { xml: area.value }) }, "define");
-  const discard = h("button", { type: "button", onclick: () => { editing = false; drawXml(); } }, "cancel");
+  const discard = h("button", { type: "button", onclick: () => { editing = false; ask(model, "discard"); drawXml(); } }, "cancel");
   const xmlNote = h("span", { class: "ipyvirt-dv-note" });
   const which = h("button", { type: "button", class: "ipyvirt-dv-which", onclick: () => { showLive = !showLive; drawXml(); } });
   const defineError = h("div", { class: "ipyvirt-dv-error", role: "alert" });
@@ -235,8 +238,6 @@ function render({ model, el }) {
 
   function drawXml() {
     const rw = !get("readonly") && !get("gone");
-    const draft = get("draft");
-    if (draft && !editing) { editing = true; area.value = draft; }  // a refused text comes back
     area.readOnly = !editing;
     area.hidden = !editing;
     editor.classList.toggle("editing", editing);
@@ -254,8 +255,10 @@ function render({ model, el }) {
     const error = get("define_error");
     defineError.textContent = error ? `libvirt refused it, nothing changed: ${error}` : "";
     defineError.hidden = !error;
-    xmlNote.textContent = editing
-      ? "editing the persistent definition: libvirt validates it before it replaces the old one"
+    const moved = editing && get("definition") !== base;
+    xmlNote.textContent = moved
+      ? "the definition changed elsewhere since you began: define replaces it with your text"
+      : editing ? "editing the persistent definition: libvirt validates it before it replaces the old one"
       : (live ? "the live XML, as the domain runs now" : "the persistent definition: a running domain takes changes at its next start");
   }
 
@@ -310,6 +313,7 @@ function render({ model, el }) {
     drawCharts();
   };
   model.on("msg:custom", onMessage);
+  if (get("draft")) { startEditing(get("draft")); drawXml(); }  // a refused text, kept for this view too
   showTab();
   const ticker = setInterval(tickUptime, 1000);
   ask(model, "hello");
