@@ -46,7 +46,8 @@ def tab(view: Locator, name: str) -> None:
 def test_domain_view_edit_define_snapshots_and_open_from_a_table(
     lab: Lab, jupyter: LabPage
 ) -> None:
-    cells = ["%load_ext ipyvirt", SETUP, "%virt show test", "%virt dashboard"]
+    readonly = "_ = %virt connect --name ro\n%virt show test --name ro"
+    cells = ["%load_ext ipyvirt", SETUP, "%virt show test", "%virt dashboard", readonly]
     jupyter.open(lab.write_notebook("domain-view.ipynb", cells))
     jupyter.run_all()
     outputs = jupyter.panel.locator(".jp-CodeCell").nth(2)
@@ -137,3 +138,14 @@ def test_domain_view_edit_define_snapshots_and_open_from_a_table(
     jupyter.shoot(
         dashboard.locator(".jp-OutputArea-output").first, IMAGES / "domain-view-dashboard-light.png"
     )
+
+    # on a read-only connection: one line says what to do, and nothing offers to change
+    ro = jupyter.panel.locator(".jp-CodeCell").nth(4).locator(".ipyvirt-dv")
+    line = "read-only connection: %virt connect --rw (or libvirt.open) to change the domain"
+    expect(ro.locator(".ipyvirt-dv-readonly")).to_have_text(line)
+    tab(ro, "XML")
+    expect(ro.locator("button", has_text="edit")).to_be_disabled()
+    expect(ro.locator("button", has_text="edit")).to_have_attribute("title", line)
+    tab(ro, "snapshots")
+    expect(ro.locator("button.ipyvirt-dv-create")).to_be_disabled()
+    expect(ro.locator("button.ipyvirt-dv-revert").first).to_be_disabled()
