@@ -105,6 +105,20 @@ COMMANDS: tuple[Command, ...] = (
         "walk a hypervisor: host, domains, networks, storage, node devices, secrets, live",
         (_name("to explore"),),
     ),
+    Command(
+        "show",
+        "one domain in depth, live: overview and charts, devices, snapshots, its XML",
+        (
+            Argument(
+                ("domain",), "the domain's name (%virt list names them)", {"metavar": "DOMAIN"}
+            ),
+            Argument(
+                ("--name",),
+                "the connection it is on (default: the latest one opened)",
+                {"metavar": "NAME"},
+            ),
+        ),
+    ),
     Command("loop", "the event loop's fd watches, timers and counters"),
     Command("status", "ipyvirt's loops, threads and connections"),
 )

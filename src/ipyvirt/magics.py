@@ -21,7 +21,7 @@ from traitlets import Bool, Int, Unicode, default
 import ipyvirt
 from ipyvirt import runtime
 from ipyvirt.commands import HelpRequested, build_parser, overview
-from ipyvirt.connection import ConnectFailed, Connection
+from ipyvirt.connection import ConnectFailed, Connection, NoSuchDomain
 from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.models.event_history import COLUMNS, event_row
@@ -182,6 +182,15 @@ class VirtMagics(Magics):
         from ipyvirt.widgets import Explorer
 
         return Explorer(self._connection(args.name))
+
+    def _show(self, args: argparse.Namespace) -> Any:
+        from ipyvirt.widgets import DomainView
+
+        conn = self._connection(args.name)
+        try:
+            return DomainView(conn, args.domain)
+        except NoSuchDomain as err:
+            raise UsageError(f"%virt show: {err}") from None
 
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()

@@ -45,6 +45,7 @@ def test_the_tutorials_are_there() -> None:
         "05-real-hypervisors.ipynb",
         "06-recorded-events.ipynb",
         "07-explore-a-hypervisor.ipynb",
+        "08-a-domain-in-depth.ipynb",
     ]
 
 

@@ -65,6 +65,7 @@ def test_widget_names() -> None:
             "ActionBar",
             "Dashboard",
             "DomainTable",
+            "DomainView",
             "EventLog",
             "Explorer",
             "LoopMonitor",

@@ -304,10 +304,25 @@ def test_another_connections_changes_reach_a_shown_part(
     wait_for(kernel, dev_id, "data", lambda d: d and not device(d), "the vHBA gone")
 
 
+def test_a_click_on_a_name_shows_the_domain_view_below_the_table(kernel: Kernel) -> None:
+    kernel.execute("ex = Explorer(ipyvirt.Connection(uri='test:///default'))").ok()
+    uuid = kernel.value("ex.domains.model.uuid_of('test')")
+    kernel.send_custom(kernel.value("ex.domains.model_id"), {"do": "open", "uuid": uuid})
+    deadline = time.monotonic() + 30
+    while not kernel.value("ex.domain is not None"):
+        assert time.monotonic() < deadline, "the click opened no domain view"
+        time.sleep(0.05)
+    assert kernel.value("(type(ex.domain).__name__, ex.domain.name)") == ("DomainView", "test")
+    assert kernel.value("ex.selected_index") == 1
+    assert kernel.value("ex.children[1].children == (ex.domains, ex.domain)") is True
+    kernel.execute("ex.close()").ok()
+
+
 def test_a_slot_below_the_domain_table_for_a_domain_view(kernel: Kernel) -> None:
     kernel.execute(
         "import ipywidgets\n"
         "ex = Explorer(ipyvirt.Connection(uri='test:///default'))\n"
+        "ex.domain_view = None\n"
         "try:\n"
         "    ex.show_domain('test')\n"
         "except ValueError as err:\n"

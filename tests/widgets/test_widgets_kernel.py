@@ -424,9 +424,10 @@ def test_a_dashboard_is_one_comm_per_part_and_one_for_its_tabs(kernel: Kernel) -
         for m in reply.messages
         if m["msg_type"] == "comm_open"
     ]
-    # the tabs and their five parts (table, usage, timeline, events, loop): the bound
-    # is 10; the composite widgets before opened 300
-    assert sorted(opened) == ["AnyModel"] * 5 + ["TabModel"], opened
+    # the tabs, the domains tab (the table and the domain opened from it) and five parts
+    # (table, usage, timeline, events, loop): the bound is 10; the composite widgets
+    # before opened 300
+    assert sorted(opened) == ["AnyModel"] * 5 + ["TabModel", "VBoxModel"], opened
     kernel.execute("d.close()").ok()
 
 

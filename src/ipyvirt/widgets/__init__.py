@@ -5,6 +5,7 @@ from __future__ import annotations
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
+from ipyvirt.widgets.domain_view import DomainView
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.explorer import Explorer
 from ipyvirt.widgets.loop_monitor import LoopMonitor
@@ -15,6 +16,7 @@ __all__ = [
     "ActionBar",
     "Dashboard",
     "DomainTable",
+    "DomainView",
     "EventLog",
     "Explorer",
     "LoopMonitor",

@@ -1,5 +1,6 @@
 """The domain table and its actions, usage, the timeline, the event log and the loop monitor,
-together: one comm per part, and one for the tabs."""
+together: one comm per part, one for the tabs, one for the domains tab (the table, and the
+domain opened from it)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import traitlets
 from ipyvirt.connection import Connection
 from ipyvirt.widgets.base import LIVE, as_connection
 from ipyvirt.widgets.domain_table import DomainTable
+from ipyvirt.widgets.domain_view import DomainView
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.loop_monitor import LoopMonitor
 from ipyvirt.widgets.timeline import Timeline
@@ -18,8 +20,18 @@ from ipyvirt.widgets.usage import Usage
 __all__ = ["Dashboard"]
 
 
+class _Slot(widgets.VBox):  # type: ignore[misc]
+    """The domains tab: the table, and under it the domain opened from it."""
+
+    layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **widgets.widget_serialization
+    )
+
+
 class Dashboard(widgets.Tab):  # type: ignore[misc]
-    """Tabs: domains (with actions), usage, timeline, events, event loop."""
+    """Tabs: domains (with actions), usage, timeline, events, event loop. A click on a
+    domain's name in the table opens it in depth under the table (:attr:`domain_view`, a
+    :class:`~ipyvirt.widgets.DomainView`; the one opened before is closed)."""
 
     # no Layout widget (a comm of its own) for the tabs either, as for every view
     layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
@@ -38,11 +50,26 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
             if self._owns_conn:  # closes the parts already made, too
                 self._conn.close()
             raise
-        parts = [self.table, self.usage, self.timeline, self.event_log, self.monitor]
+        #: the domain opened from the table, under it (None until one is)
+        self.domain_view: DomainView | None = None
+        self._domains = _Slot([self.table])
+        self.table.on_open(self.open_domain)
+        parts = [self._domains, self.usage, self.timeline, self.event_log, self.monitor]
         super().__init__(parts, titles=("domains", "usage", "timeline", "events", "event loop"))
         self._shut = False
         LIVE.add(self)
         self._conn.depend(self)
+
+    def open_domain(self, name: str) -> DomainView:
+        """Show domain *name* in depth under the table, in place of the one shown before
+        (closed: its comm goes)."""
+        old, self.domain_view = self.domain_view, None
+        if old is not None:
+            old.close()
+        view = DomainView(self._conn, name)
+        self.domain_view = view
+        self._domains.children = [self.table, view]
+        return view
 
     def _repr_mimebundle_(self, **kwargs: object) -> object:
         self.usage._repeater.start()
@@ -57,6 +84,9 @@ class Dashboard(widgets.Tab):  # type: ignore[misc]
         self._shut = True
         for part in (self.table, self.usage, self.timeline, self.event_log, self.monitor):
             part.close()
+        if self.domain_view is not None:
+            self.domain_view.close()
+        self._domains.close()
         if self._owns_conn:
             self._conn.close()
         super().close()

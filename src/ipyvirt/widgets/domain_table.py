@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 import libvirt
@@ -108,6 +109,8 @@ class DomainTable(View):
     buttons = traitlets.Dict().tag(sync=True)
     question = traitlets.Unicode().tag(sync=True)
     outcome = traitlets.Unicode().tag(sync=True)
+    #: names are buttons that open the domain (someone called :meth:`on_open`)
+    openable = traitlets.Bool(False).tag(sync=True)
 
     def __init__(
         self,
@@ -147,6 +150,7 @@ class DomainTable(View):
             why_not=self.model.why_not,
             changed=self._show,
         )
+        self._openers: list[Callable[[str], object]] = []
         self.model.listen(lambda change: self._show())
         self._subscription = self.conn.subscribe(self._on_event, families=["domain", "connection"])
         self._resync.start()
@@ -268,6 +272,11 @@ class DomainTable(View):
             model.select_all(bool(content["on"]))
         elif do == "act" and actions.enabled:
             actions.click(str(content["action"]))
+        elif do == "open":
+            row = self.model.rows.get(str(content["uuid"]))
+            if row is not None:
+                for opener in list(self._openers):
+                    opener(row.name)
         elif do == "confirm":
             actions.confirm()
         elif do == "cancel":
@@ -319,6 +328,13 @@ class DomainTable(View):
     def _selected_domains(self) -> list[tuple[str, str]]:
         """(uuid, name) of the selected domains the filter shows, in table order."""
         return [(r.uuid, r.name) for r in self.model.targets()]
+
+    def on_open(self, opener: Callable[[str], object]) -> None:
+        """Call ``opener(name)`` when the user clicks a domain's name (on the main loop);
+        names become buttons from then on. A :class:`~ipyvirt.widgets.Dashboard` opens a
+        :class:`~ipyvirt.widgets.DomainView` under the table this way."""
+        self._openers.append(opener)
+        self.openable = True
 
     # -- what callers and tests read ------------------------------------------------------------
 

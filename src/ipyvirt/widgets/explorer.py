@@ -5,7 +5,8 @@ Comms: one for the tabs, one per part (the five :mod:`explorer_sections` and the
 :class:`DomainTable`): seven. A part reads nothing until its tab is first shown (see
 :mod:`ipyvirt.widgets.section`), so opening the explorer on a big host costs the domain
 table's read and nothing else. The domains tab keeps a slot below the table for a view of
-one domain (:meth:`Explorer.show_domain`); it costs no comm until one is shown.
+one domain (:meth:`Explorer.show_domain`, also what a click on a domain's name in the table
+does); it costs no comm until one is shown.
 """
 
 from __future__ import annotations
@@ -39,18 +40,25 @@ _DOMAINS = TABS.index("domains")
 DomainViewFactory = Callable[[Connection, str], widgets.Widget]
 
 
+def _domain_view(conn: Connection, name: str) -> widgets.Widget:
+    from ipyvirt.widgets.domain_view import DomainView  # it imports the table: not at the top
+
+    return DomainView(conn, name)
+
+
 class Explorer(widgets.Tab):  # type: ignore[misc]
     """Tabs: host, domains, networks, storage, devices, secrets of *conn* (a libvirt
     connection or an :class:`ipyvirt.Connection`), each live by libvirt's events where the
     driver sends them (each tab says how it keeps current). Actions (start a network,
     delete a volume, ...) are enabled on read-write connections only.
 
-    *domain_view* (default: :attr:`domain_view_factory`) makes the view
-    :meth:`show_domain` puts below the domain table.
+    *domain_view* (default: :attr:`domain_view_factory`, a
+    :class:`~ipyvirt.widgets.DomainView`) makes the view :meth:`show_domain` puts below the
+    domain table; a click on a domain's name in the table shows it.
     """
 
     #: the default *domain_view* of new explorers (None: none; :meth:`show_domain` says so)
-    domain_view_factory: ClassVar[DomainViewFactory | None] = None
+    domain_view_factory: ClassVar[DomainViewFactory | None] = staticmethod(_domain_view)
 
     # no Layout widget (a comm of its own) for the tabs, as for every view
     layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
@@ -68,7 +76,7 @@ class Explorer(widgets.Tab):  # type: ignore[misc]
                 f"expected a libvirt connection or an ipyvirt.Connection, got {type(conn).__name__}"
             )
         self._conn, self._owns_conn = as_connection(conn)
-        self.domain_view = domain_view or type(self).domain_view_factory
+        self.domain_view: DomainViewFactory | None = domain_view or type(self).domain_view_factory
         #: the domain view below the table, and the box that holds both (None: none shown)
         self.domain: widgets.Widget | None = None
         self._box: widgets.VBox | None = None
@@ -84,6 +92,8 @@ class Explorer(widgets.Tab):  # type: ignore[misc]
                 self._conn.close()
             raise
         super().__init__(self._parts(), titles=TABS)
+        if self.domain_view is not None:
+            self.domains.on_open(self.show_domain)
         self._shut = False
         LIVE.add(self)
         self._conn.depend(self)

@@ -108,6 +108,7 @@ function render({ model, el }) {
         th.querySelector(".ipyvirt-arrow").textContent = on ? (look.descending ? " ▼" : " ▲") : "";
       }
     },
+    openable() { draw.page_rows(); },
     page_rows() {
       // a redraw keeps the keyboard's place: the checkbox of the same domain
       const at = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.uuid : null;
@@ -122,7 +123,11 @@ function render({ model, el }) {
         });
         return h("tr", { class: `ipyvirt-row${row[SELECTED] ? " selected" : ""}`, "data-state": st, "data-uuid": uuid },
           h("td", { class: "check" }, box),
-          COLUMNS.map(([, i, , num]) => h("td", { class: num ? "num" : undefined }, cell(row[i], i))));
+          COLUMNS.map(([, i, , num]) => h("td", { class: num ? "num" : undefined },
+            i === 1 && get("openable") ? h("button", {
+              type: "button", class: "ipyvirt-open", title: `open ${row[1]} in depth`,
+              onclick: () => ask(model, "open", { uuid }),
+            }, row[1]) : cell(row[i], i))));
       }));
       if (at) body.querySelector(`tr[data-uuid="${at}"] input`)?.focus();
     },
