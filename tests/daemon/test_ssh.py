@@ -1,0 +1,127 @@
+"""``test+ssh://`` through a real sshd: what goes wrong is one line that says what to do, and
+ssh never waits on a question no one sees (ipyvirt opens ``+ssh`` URIs with ``no_tty=1``).
+
+The sshd and its keys are the tests' own (ipyvirt.testing.sshd); libvirt runs the system
+``ssh`` (with a config of ours: ``command=``) and ``nc -U`` on the far side.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+
+from ipyvirt.connection import ConnectFailed, open_libvirt
+from ipyvirt.remote import noninteractive
+from ipyvirt.testing.libvirtd import Libvirtd
+from ipyvirt.testing.sshd import Sshd
+
+from kernel import Kernel
+from transport import one_line
+
+pytestmark = [pytest.mark.daemon]
+
+
+@pytest.fixture
+def sshd(ssh_host: None) -> Iterator[Sshd]:
+    """An sshd whose host key ssh does not know yet."""
+    with Sshd() as s:
+        yield s
+
+
+def refusal(uri: str) -> str:
+    with pytest.raises(ConnectFailed) as failed:
+        open_libvirt(uri, True).close()
+    return one_line(str(failed.value), uri)
+
+
+def test_an_unknown_host_key_says_how_to_accept_it(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    uri = sshd.uri(libvirtd.socket)
+    said = refusal(uri)
+    command = f"ssh -p {sshd.port} {sshd.user}@127.0.0.1"
+    assert said == (
+        f"ssh does not know the host key of 127.0.0.1:{sshd.port}: check it and accept it "
+        f"once in a terminal, with `{command}` (answer yes), then connect again"
+    )
+    # do as it says (answering yes: accept-new), with the tests' ssh config; then it opens
+    accept = [str(sshd.ssh), "-o", "StrictHostKeyChecking=accept-new", "-i", str(sshd.client_key)]
+    done = subprocess.run([*accept, *command.split()[1:], "true"], capture_output=True, timeout=30)
+    assert done.returncode == 0, done.stderr
+    conn = open_libvirt(uri, True)
+    try:
+        assert [d.name() for d in conn.listAllDomains()] == ["test"]
+        assert conn.getURI() == noninteractive(uri) != uri  # opened with no_tty=1
+    finally:
+        conn.close()
+
+
+def test_a_changed_host_key_is_refused_in_one_line(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    other = sshd.client_key.with_suffix(".pub").read_text().split()[:2]  # not the host's
+    sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(other)}\n")
+    said = refusal(sshd.uri(libvirtd.socket))
+    assert said.startswith(f"the host key of 127.0.0.1:{sshd.port} is not the one ssh accepted")
+    assert f"`ssh-keygen -R '[127.0.0.1]:{sshd.port}'`" in said
+
+
+def test_a_host_that_asks_for_a_password_fails_in_one_line(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    sshd.accept_host_key()
+    uri = sshd.uri(libvirtd.socket, keyfile=str(sshd.stranger_key))
+    said = refusal(uri)
+    assert said == (
+        f"127.0.0.1:{sshd.port} did not take the key {sshd.stranger_key} and asks for a "
+        "password, which ssh cannot ask here: install your key there once, with "
+        f"`ssh-copy-id -p {sshd.port} {sshd.user}@127.0.0.1` in a terminal, or name the key "
+        "with ?keyfile=PATH"
+    )
+    # ssh was asked not to ask (BatchMode): it offered no password at all
+    assert "Failed password" not in sshd.log.read_text()
+
+
+def test_no_daemon_behind_the_socket(sshd: Sshd) -> None:
+    sshd.accept_host_key()
+    missing = "/nonexistent/libvirt-sock"
+    said = refusal(sshd.uri(missing))
+    assert said.startswith(f"no libvirt daemon listens at {missing} on 127.0.0.1 (nc: "), said
+
+
+def test_no_sshd_on_the_port(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    sshd.stop()  # nothing listens on its port now
+    said = refusal(sshd.uri(libvirtd.socket))
+    assert said.startswith(f"ssh cannot reach 127.0.0.1:{sshd.port} (connect to host"), said
+    assert said.endswith("Connection refused): is sshd running there, on that port?"), said
+
+
+def test_no_ssh_program(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    missing = "/nonexistent/ssh"
+    said = refusal(sshd.uri(libvirtd.socket, command=missing))
+    assert said.startswith(f"cannot run {missing} (No such file or directory): "), said
+
+
+@pytest.mark.kernel
+def test_virt_connect_over_ssh_in_a_kernel(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    uri = sshd.uri(libvirtd.socket)
+    kernel = Kernel()
+    try:
+        kernel.execute("%load_ext ipyvirt").ok()
+        # a new host: one line, at once, and nothing asked of the frontend
+        unknown = kernel.execute(f"%virt connect {uri}", 60)
+        assert not unknown.input_requests and unknown.error is None, unknown
+        message = unknown.stderr.strip()
+        assert message.startswith(f"UsageError: cannot connect to {uri}: ssh does not know")
+        assert "\n" not in message
+        sshd.accept_host_key()
+        opened = kernel.execute(f"%virt connect {uri} --rw", 60).ok()
+        assert opened.result.endswith(" read-write open>"), opened.result
+        listing = kernel.execute("%virt list").ok()
+        assert any(line.split()[:1] == ["test"] for line in listing.result.splitlines())
+        # a password it cannot ask, even with --auth: one line, nothing asked
+        stranger = sshd.uri(libvirtd.socket, keyfile=str(sshd.stranger_key))
+        asked = kernel.execute(
+            f"%virt connect {stranger} --auth --name p", 60, answer=lambda request: "no"
+        )
+        assert not asked.input_requests, asked.input_requests
+        assert "asks for a password, which ssh cannot ask here" in asked.stderr
+        assert asked.stderr.strip().count("\n") == 0
+    finally:
+        kernel.shutdown()
