@@ -4,9 +4,9 @@ libvirt's ``ssh`` transport runs the system ``ssh``. Given a terminal, ssh asks 
 this host key right? the password?); a kernel has none, and a notebook server started from
 a terminal would leave ssh asking in that terminal, where no one looks, with the cell hung.
 So ipyvirt opens ``+ssh`` URIs with libvirt's ``no_tty=1`` (ssh's ``BatchMode=yes``): ssh
-fails at once instead of asking, and :func:`explain` says what to do in one line. Passwords
-and unknown host keys belong in a terminal, once (``ssh`` then ``ssh-copy-id``), or with
-``+libssh``, which asks through libvirt's credential callback (``%virt connect --auth``).
+fails at once instead of asking, and :func:`explain` says what to do in one line. Unknown
+host keys and passwords belong in a terminal, once (``ssh``, then ``ssh-copy-id``): the
+external ssh never sees libvirt's credential callback, so ``--auth`` cannot answer for it.
 
 What ssh and GnuTLS say reaches us wrapped in libvirt's socket errors ("Cannot recv data:
 ... : Connection reset by peer", several lines of ssh's stderr); :func:`explain` finds the

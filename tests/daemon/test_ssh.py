@@ -7,7 +7,13 @@ The sshd and its keys are the tests' own (ipyvirt.testing.sshd); libvirt runs th
 
 from __future__ import annotations
 
+import os
+import pty
+import select
+import signal
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -125,3 +131,60 @@ def test_virt_connect_over_ssh_in_a_kernel(sshd: Sshd, libvirtd: Libvirtd) -> No
         assert asked.stderr.strip().count("\n") == 0
     finally:
         kernel.shutdown()
+
+
+# A process with a controlling terminal, as IPython in a terminal or a notebook server started
+# from one (and its kernels' ssh children, were they not in a session of their own): ssh asks
+# there. The child prints what opening the URI gave, then exits.
+OPEN_ON_A_TERMINAL = """
+import sys, libvirt
+from ipyvirt.connection import ConnectFailed, open_libvirt
+libvirt.registerErrorHandler(lambda *a: None, None)
+opening = libvirt.openReadOnly if sys.argv[1] == "plain" else lambda u: open_libvirt(u, True)
+try:
+    opening(sys.argv[2]).close()
+    print("OPENED")
+except (libvirt.libvirtError, ConnectFailed) as e:
+    print("REFUSED", e)
+"""
+
+
+def on_a_terminal(how: str, uri: str, timeout: float = 30.0) -> str:
+    """What a child on a terminal of its own shows there until it exits or ssh asks (a
+    bound of *timeout* s on a child that does neither)."""
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session leader with the pty as its controlling terminal
+        os.execv(sys.executable, [sys.executable, "-c", OPEN_ON_A_TERMINAL, how, uri])
+    shown = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(fd, 4096)
+                except OSError:  # EIO: the child and its terminal are gone
+                    break
+                if not chunk:
+                    break
+                shown += chunk
+            if b"(yes/no" in shown:  # ssh asks: no one will answer
+                break
+    finally:
+        os.kill(pid, signal.SIGKILL)  # one that asked, or outlived the bound; else a zombie
+        os.waitpid(pid, 0)
+        os.close(fd)
+    return shown.decode(errors="replace")
+
+
+def test_on_a_terminal_ssh_would_ask_and_ipyvirt_keeps_it_from_asking(
+    sshd: Sshd, libvirtd: Libvirtd
+) -> None:
+    uri = sshd.uri(libvirtd.socket)
+    # libvirt's own open of the same URI: ssh asks on the terminal, and waits
+    plain = on_a_terminal("plain", uri)
+    assert "Are you sure you want to continue connecting (yes/no" in plain, plain
+    # ipyvirt's: no question, one line at once
+    shown = on_a_terminal("ipyvirt", uri)
+    assert "yes/no" not in shown, shown
+    assert f"REFUSED cannot connect to {uri}: ssh does not know the host key" in shown, shown
