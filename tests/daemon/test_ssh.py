@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import pty
 import select
+import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -188,3 +190,36 @@ def test_on_a_terminal_ssh_would_ask_and_ipyvirt_keeps_it_from_asking(
     shown = on_a_terminal("ipyvirt", uri)
     assert "yes/no" not in shown, shown
     assert f"REFUSED cannot connect to {uri}: ssh does not know the host key" in shown, shown
+
+
+STARTED_THEN_KILLED = """
+import os, signal
+from ipyvirt.testing.sshd import Sshd
+s = Sshd().start()
+with open(f"/proc/{s.proc.pid}/cmdline", "rb") as f:  # sshd itself (setpriv exec'd it)
+    assert f"-f {s.dir}/".encode() in f.read().replace(b"\\0", b" ")
+print(s.proc.pid, s.dir, flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_an_sshd_does_not_outlive_the_process_that_started_it(ssh_host: None) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", STARTED_THEN_KILLED], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    pid, dir = done.stdout.split()
+    try:
+        deadline = time.monotonic() + 30  # a bound on a hang, not a speed check
+        while Path(f"/proc/{pid}").exists() and f"-f {dir}/" in _cmdline(pid):
+            assert time.monotonic() < deadline, f"sshd {pid} still runs"
+            time.sleep(0.05)
+    finally:
+        shutil.rmtree(dir, ignore_errors=True)
+
+
+def _cmdline(pid: str) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""

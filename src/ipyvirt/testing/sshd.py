@@ -48,7 +48,8 @@ class Sshd:
 
     Without *dir* a temporary one is made, and :meth:`cleanup` removes it. The host key is
     *not* known to :attr:`ssh` until :meth:`accept_host_key`: a first connection fails as
-    it would to a new host.
+    it would to a new host. sshd stops when the thread that started it ends (Linux's parent
+    death signal): start it from one that outlives it, such as the main thread.
     """
 
     def __init__(self, dir: str | Path | None = None) -> None:
@@ -159,6 +160,12 @@ class Sshd:
 
     def _spawn(self) -> None:
         command = [SSHD, "-D", "-e", "-f", str(self.dir / "sshd_config")]
+        # SIGTERM when the thread that started it ends (a test run killed, or crashed): no
+        # sshd outlives its tests. setpriv (util-linux, essential on Debian) sets it and
+        # execs sshd; Popen's preexec_fn could, but is unsafe beside threads (ipyvirt's).
+        setpriv = shutil.which("setpriv")
+        if setpriv is not None:
+            command = [setpriv, "--pdeathsig", "TERM", "--", *command]
         with open(self.log, "wb") as log:
             self.proc = subprocess.Popen(
                 command,
