@@ -122,3 +122,25 @@ def test_keepalive_both_ways(run: Run, daemon: Libvirtd, uri: str) -> None:
             c.close()
 
     run(main())
+
+
+def test_a_host_whose_sshd_dies_comes_back(run: Run, daemon: Libvirtd, sshd: Sshd) -> None:
+    """sshd killed with the connections it serves (the daemon behind it fine): ipyvirt sees
+    the connection end, and reconnects once sshd listens on its port again."""
+    events: list[Event] = []
+
+    async def main() -> None:
+        c = ipyvirt.Connection(uri=sshd.uri(daemon.socket))
+        try:
+            c.subscribe(events.append, families=["connection"])
+            sshd.kill()
+            await until(lambda: bool(events), "the close")
+            assert [e.name for e in events] == ["closed"], [str(e) for e in events]
+            sshd.start()
+            await until(lambda: c.reconnects == 1, "the reconnection")
+            assert [e.name for e in events] == ["closed", "reconnected"]
+            assert "test" in [d.name() for d in c.reader.listAllDomains()]
+        finally:
+            c.close()
+
+    run(main())

@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
@@ -95,12 +96,17 @@ class Sshd:
         return f"{driver}+ssh://{self.user}@{HOST}:{self.port}{path}?{encoded}"
 
     def start(self, timeout: float = 20.0) -> Sshd:
-        """Make the keys and config, start sshd, and wait until it accepts connections."""
+        """Make the keys and config, start sshd, and wait until it accepts connections.
+
+        The first start picks a free port; a later one (after :meth:`stop` or :meth:`kill`)
+        listens on the same port again, so that URIs made before still reach it.
+        """
         self._check_host()
         self._prepare_dir()
         deadline = time.monotonic() + timeout
-        for _ in range(5):  # another process may take the free port before sshd binds it
-            self.port = _free_port()
+        again = self.port != 0
+        for _ in range(1 if again else 5):  # another process may take the port first
+            self.port = self.port if again else _free_port()
             self._write_sshd_config()
             self._spawn()
             if self._wait_until_listening(deadline):
@@ -203,6 +209,21 @@ class Sshd:
         lines = [line for line in self.log.read_text(errors="replace").splitlines() if line]
         return " | ".join(lines[-5:]) or "no output"
 
+    def kill(self) -> None:
+        """SIGKILL sshd and every connection it serves, as a host that goes down would: each
+        client's ssh sees its connection end."""
+        if self.proc is None:
+            return
+        sessions = _children(self.proc.pid)  # one per connection
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+        for pid in sessions:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.terminate()
@@ -223,6 +244,20 @@ class Sshd:
 
     def __exit__(self, *exc: object) -> None:
         self.cleanup()
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is *pid* (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # gone meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
 
 
 def _free_port() -> int:
