@@ -78,6 +78,8 @@ def _ssh(uri: str, why: str) -> str | None:
             f"`ssh-keygen -R '{known}'` and accept the new one with `ssh {port}{login}` in a "
             "terminal"
         )
+    # Not no_verify=1: ssh then takes a *changed* key too (StrictHostKeyChecking=no), and
+    # the URI keeps it for every reconnection. The tests pin that.
     if "Host key verification failed" in said:
         return (
             f"ssh does not know the host key of {where}: check it and accept it once in a "

@@ -64,6 +64,20 @@ def test_an_unknown_host_key_says_how_to_accept_it(sshd: Sshd, libvirtd: Libvirt
         conn.close()
 
 
+def test_no_verify_would_take_a_changed_host_key_too(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    """Why the one line never suggests libvirt's no_verify=1 for a new host: ssh then also
+    connects to a host whose key changed (libvirt's docs say existing keys are still
+    checked), and the URI keeps it for every reconnection."""
+    unchecked = sshd.uri(libvirtd.socket, no_verify="1")
+    open_libvirt(unchecked, True).close()
+    assert f"[127.0.0.1]:{sshd.port} ssh-ed25519 " in sshd.known_hosts.read_text()
+    other = sshd.client_key.with_suffix(".pub").read_text().split()[:2]
+    sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(other)}\n")
+    conn = open_libvirt(unchecked, True)  # a changed key, and it opens all the same
+    conn.close()
+    assert refusal(sshd.uri(libvirtd.socket)).startswith("the host key of 127.0.0.1:")
+
+
 def test_a_changed_host_key_is_refused_in_one_line(sshd: Sshd, libvirtd: Libvirtd) -> None:
     other = sshd.client_key.with_suffix(".pub").read_text().split()[:2]  # not the host's
     sshd.known_hosts.write_text(f"[127.0.0.1]:{sshd.port} {' '.join(other)}\n")
