@@ -35,7 +35,7 @@ def transport(uri: str) -> str:
 
 def noninteractive(uri: str) -> str:
     """*uri*, with ``no_tty=1`` if it goes over the ``ssh`` transport and does not set it."""
-    if transport(uri) != "ssh" or "no_tty" in parse_qs(urlsplit(uri).query):
+    if transport(uri) != "ssh" or "no_tty" in parse_qs(urlsplit(uri).query, True):
         return uri
     base, hash_, fragment = uri.partition("#")
     return f"{base}{'&' if '?' in base else '?'}no_tty=1{hash_}{fragment}"

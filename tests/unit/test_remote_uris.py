@@ -16,6 +16,7 @@ from ipyvirt.remote import noninteractive, transport
         ("test+ssh://h:2222/default?socket=/s", "test+ssh://h:2222/default?socket=/s&no_tty=1"),
         ("qemu+SSH://host/system", "qemu+SSH://host/system?no_tty=1"),
         ("qemu+ssh://host/system?no_tty=0", "qemu+ssh://host/system?no_tty=0"),
+        ("qemu+ssh://host/system?no_tty=", "qemu+ssh://host/system?no_tty="),
         ("qemu+libssh://host/system", "qemu+libssh://host/system"),
         ("qemu+tls://host/system", "qemu+tls://host/system"),
         ("qemu:///system", "qemu:///system"),
