@@ -98,6 +98,11 @@ def _ssh(uri: str, why: str) -> str | None:
     if last.startswith("ssh: "):  # ssh could not reach the host: refused, unknown name
         return f"ssh cannot reach {where} ({last[5:]}): is sshd running there, on that port?"
     helper = re.search(r"virt-ssh-helper: cannot connect to '(?P<path>[^']+)'", said)
+    if helper is not None and "socket" in query:  # with proxy=auto or native
+        return (
+            f"no libvirt daemon on {host} at {helper['path']}: virt-ssh-helper ignores "
+            "socket=; leave out proxy= and libvirt reaches that socket with nc"
+        )
     if helper is not None:
         return (
             f"no libvirt daemon on {host} at {helper['path']}: start it there (e.g. "

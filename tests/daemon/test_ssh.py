@@ -107,6 +107,26 @@ def test_no_daemon_behind_the_socket(sshd: Sshd) -> None:
     assert said.startswith(f"no libvirt daemon listens at {missing} on 127.0.0.1 (nc: "), said
 
 
+def test_virt_ssh_helper_knows_only_the_systems_sockets(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    """libvirt 9.0 reaches a URI's socket= with nc when the URI has no proxy=; with proxy=auto
+    or native it runs virt-ssh-helper, which ignores socket= and looks where the system's
+    daemon would be (none runs here)."""
+    sshd.accept_host_key()
+    for proxy in ("auto", "native"):
+        said = refusal(sshd.uri(libvirtd.socket, proxy=proxy))
+        assert said.startswith("no libvirt daemon on 127.0.0.1 at /var/run/libvirt/libvirt-sock")
+        assert said.endswith(
+            ": virt-ssh-helper ignores socket=; leave out proxy= and libvirt reaches that "
+            "socket with nc"
+        ), said
+    nowhere = sshd.uri(libvirtd.socket, proxy="native").replace(f"socket={libvirtd.socket}&", "")
+    assert refusal(nowhere).endswith(
+        ": start it there (e.g. `sudo systemctl start libvirtd`), or name its socket with "
+        "?socket=PATH"
+    )
+    open_libvirt(sshd.uri(libvirtd.socket, proxy="netcat"), True).close()
+
+
 def test_no_sshd_on_the_port(sshd: Sshd, libvirtd: Libvirtd) -> None:
     sshd.stop()  # nothing listens on its port now
     said = refusal(sshd.uri(libvirtd.socket))

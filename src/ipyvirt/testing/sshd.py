@@ -4,8 +4,8 @@ It listens on a free port of 127.0.0.1, with a host key, config, pid file and lo
 in a dir of its own, and lets in the key pair it makes (:attr:`Sshd.client_key`) as the user
 running it (root: the daemons are root's). libvirt's ``ssh`` transport runs the system ``ssh``,
 which logs in and runs ``nc -U <socket>`` there to reach the daemon's socket (``socket=`` on
-the URI; ``virt-ssh-helper`` knows only the system's sockets, so libvirt picks ``nc`` when a
-socket is given).
+the URI; ``virt-ssh-helper`` knows only the system's sockets, and libvirt 9.0 runs ``nc``
+instead when a socket is given and no ``proxy=``).
 
 ssh reads the known hosts of the account (``~`` is the passwd entry's home, not ``$HOME``) and
 libvirt's ``ssh`` transport has no ``known_hosts=`` parameter. So that nothing outside its dir
