@@ -51,73 +51,100 @@ def explain(uri: str, why: str) -> str | None:
     return None
 
 
+class _Ssh:
+    """What ssh said opening a URI, and the URI's parts the one line names."""
+
+    def __init__(self, uri: str, said: str) -> None:
+        self.said = said.replace("\r", "")
+        lines = [line.strip() for line in self.said.splitlines() if line.strip()]
+        self.last = lines[-1] if lines else self.said
+        parts = urlsplit(uri)
+        self.host = parts.hostname or "localhost"
+        self.port = parts.port
+        self.query = parse_qs(parts.query)
+        user = f"{parts.username}@" if parts.username else ""
+        #: what to type in a terminal to log in there: ``ssh {self.login}``
+        self.login = f"-p {parts.port} {user}{self.host}" if parts.port else f"{user}{self.host}"
+        self.where = f"{self.host}:{parts.port}" if parts.port else self.host
+
+
 def _ssh(uri: str, why: str) -> str | None:
     wrapped = _WRAPPED.match(why.strip())
     if wrapped is None:
         return None
-    said = wrapped["said"].replace("\r", "")
-    lines = [line.strip() for line in said.splitlines() if line.strip()]
-    last = lines[-1] if lines else said
-    parts = urlsplit(uri)
-    host = parts.hostname or "localhost"
-    port = f"-p {parts.port} " if parts.port else ""
-    login = f"{parts.username}@{host}" if parts.username else host
-    where = f"{host}:{parts.port}" if parts.port else host
-    query = parse_qs(parts.query)
-    cannot_run = re.search(r"cannot execute binary (?P<path>\S+): (?P<why>.*)", said)
+    ssh = _Ssh(uri, wrapped["said"])
+    return _ssh_client(ssh) or _ssh_login(ssh) or _ssh_far_side(ssh) or f"ssh: {ssh.last}"
+
+
+def _ssh_client(ssh: _Ssh) -> str | None:
+    """This side: the ssh program, reaching the host, its host key."""
+    cannot_run = re.search(r"cannot execute binary (?P<path>\S+): (?P<why>.*)", ssh.said)
     if cannot_run is not None:
         return (
             f"cannot run {cannot_run['path']} ({cannot_run['why']}): install openssh-client, "
             "or name your ssh program with ?command=PATH"
         )
-    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in said:
-        known = f"[{host}]:{parts.port}" if parts.port else host
+    if "REMOTE HOST IDENTIFICATION HAS CHANGED" in ssh.said:
+        known = f"[{ssh.host}]:{ssh.port}" if ssh.port else ssh.host
         return (
-            f"the host key of {where} is not the one ssh accepted before (someone may be in "
-            "between, or the host was reinstalled): if you know why, remove the old one with "
-            f"`ssh-keygen -R '{known}'` and accept the new one with `ssh {port}{login}` in a "
-            "terminal"
+            f"the host key of {ssh.where} is not the one ssh accepted before (someone may be "
+            "in between, or the host was reinstalled): if you know why, remove the old one "
+            f"with `ssh-keygen -R '{known}'` and accept the new one with `ssh {ssh.login}` in "
+            "a terminal"
         )
     # Not no_verify=1: ssh then takes a *changed* key too (StrictHostKeyChecking=no), and
     # the URI keeps it for every reconnection. The tests pin that.
-    if "Host key verification failed" in said:
+    if "Host key verification failed" in ssh.said:
         return (
-            f"ssh does not know the host key of {where}: check it and accept it once in a "
-            f"terminal, with `ssh {port}{login}` (answer yes), then connect again"
+            f"ssh does not know the host key of {ssh.where}: check it and accept it once in "
+            f"a terminal, with `ssh {ssh.login}` (answer yes), then connect again"
         )
-    denied = re.search(r"Permission denied \((?P<methods>[^)]*)\)", said)
-    if denied is not None:
-        key = f"the key {query['keyfile'][0]}" if "keyfile" in query else "your ssh keys"
-        if {"password", "keyboard-interactive"} & set(denied["methods"].split(",")):
-            return (
-                f"{where} did not take {key} and asks for a password, which ssh cannot ask "
-                f"here: install your key there once, with `ssh-copy-id {port}{login}` in a "
-                "terminal, or name the key with ?keyfile=PATH"
-            )
-        return f"{where} refused {key} ({denied['methods']}): install your key there"
-    if last.startswith("ssh: "):  # ssh could not reach the host: refused, unknown name
-        return f"ssh cannot reach {where} ({last[5:]}): is sshd running there, on that port?"
-    helper = re.search(r"virt-ssh-helper: cannot connect to '(?P<path>[^']+)'", said)
-    if helper is not None and "socket" in query:  # with proxy=auto or native
+    if ssh.last.startswith("ssh: "):  # ssh could not reach the host: refused, unknown name
         return (
-            f"no libvirt daemon on {host} at {helper['path']}: virt-ssh-helper ignores "
+            f"ssh cannot reach {ssh.where} ({ssh.last[5:]}): is sshd running there, on that port?"
+        )
+    return None
+
+
+def _ssh_login(ssh: _Ssh) -> str | None:
+    """The host's sshd refused the login."""
+    denied = re.search(r"Permission denied \((?P<methods>[^)]*)\)", ssh.said)
+    if denied is None:
+        return None
+    key = f"the key {ssh.query['keyfile'][0]}" if "keyfile" in ssh.query else "your ssh keys"
+    if {"password", "keyboard-interactive"} & set(denied["methods"].split(",")):
+        return (
+            f"{ssh.where} did not take {key} and asks for a password, which ssh cannot ask "
+            f"here: install your key there once, with `ssh-copy-id {ssh.login}` in a "
+            "terminal, or name the key with ?keyfile=PATH"
+        )
+    return f"{ssh.where} refused {key} ({denied['methods']}): install your key there"
+
+
+def _ssh_far_side(ssh: _Ssh) -> str | None:
+    """Logged in: the helper that reaches the daemon's socket there."""
+    helper = re.search(r"virt-ssh-helper: cannot connect to '(?P<path>[^']+)'", ssh.said)
+    if helper is not None and "socket" in ssh.query:  # with proxy=auto or native
+        return (
+            f"no libvirt daemon on {ssh.host} at {helper['path']}: virt-ssh-helper ignores "
             "socket=; leave out proxy= and libvirt reaches that socket with nc"
         )
     if helper is not None:
         return (
-            f"no libvirt daemon on {host} at {helper['path']}: start it there (e.g. "
+            f"no libvirt daemon on {ssh.host} at {helper['path']}: start it there (e.g. "
             "`sudo systemctl start libvirtd`), or name its socket with ?socket=PATH"
         )
-    netcat = query.get("netcat", ["nc"])[0]
-    if re.search(rf"\b{re.escape(netcat)}: (not found|command not found)", said):
+    netcat = ssh.query.get("netcat", ["nc"])[0]
+    if re.search(rf"\b{re.escape(netcat)}: (not found|command not found)", ssh.said):
         return (
-            f"{host} has no `{netcat}` to reach the daemon's socket: install netcat-openbsd "
-            "there, or leave out ?socket= so that libvirt's virt-ssh-helper finds the daemon"
+            f"{ssh.host} has no `{netcat}` to reach the daemon's socket: install "
+            "netcat-openbsd there, or leave out ?socket= so that libvirt's virt-ssh-helper "
+            "finds the daemon"
         )
-    socket = query.get("socket", ["the socket"])[0]
-    if re.match(rf"{re.escape(netcat)}: ", last):
-        return f"no libvirt daemon listens at {socket} on {host} ({last}): start it there"
-    return f"ssh: {last}"
+    if re.match(rf"{re.escape(netcat)}: ", ssh.last):
+        socket = ssh.query.get("socket", ["the socket"])[0]
+        return f"no libvirt daemon listens at {socket} on {ssh.host} ({ssh.last}): start it there"
+    return None
 
 
 def _tls(uri: str, why: str) -> str | None:

@@ -127,6 +127,16 @@ def test_virt_ssh_helper_knows_only_the_systems_sockets(sshd: Sshd, libvirtd: Li
     open_libvirt(sshd.uri(libvirtd.socket, proxy="netcat"), True).close()
 
 
+def test_no_nc_on_the_host(sshd: Sshd, libvirtd: Libvirtd) -> None:
+    sshd.accept_host_key()
+    said = refusal(sshd.uri(libvirtd.socket, netcat="ipyvirt-no-such-nc"))
+    assert said == (
+        "127.0.0.1 has no `ipyvirt-no-such-nc` to reach the daemon's socket: install "
+        "netcat-openbsd there, or leave out ?socket= so that libvirt's virt-ssh-helper finds "
+        "the daemon"
+    )
+
+
 def test_no_sshd_on_the_port(sshd: Sshd, libvirtd: Libvirtd) -> None:
     sshd.stop()  # nothing listens on its port now
     said = refusal(sshd.uri(libvirtd.socket))
