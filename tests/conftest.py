@@ -34,6 +34,18 @@ def sasl_host() -> None:
     host.prepare("sasl")
 
 
+@pytest.fixture(scope="session")
+def ssh_host() -> None:
+    """sshd, ssh and nc, and /run/sshd, if this run may prepare them (see tests/host.py)."""
+    host.prepare("ssh")
+
+
+@pytest.fixture(scope="session")
+def tls_host() -> None:
+    """certtool, if this run may install it (see tests/host.py)."""
+    host.prepare("tls")
+
+
 class Registered:
     """The process's registered AsyncioEventImpl, moved to a fresh loop for each test."""
 

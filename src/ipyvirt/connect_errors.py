@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import libvirt
 
+from ipyvirt import remote
+
 __all__ = ["DRIVERS", "explain"]
 
 # The URI schemes of libvirt's hypervisor drivers (each driver's ``uriSchemes`` in libvirt's
@@ -62,6 +64,9 @@ def explain(uri: str, err: libvirt.libvirtError) -> str:
             f"libvirt has no driver {driver!r}: use one of {', '.join(DRIVERS[:6])}, ... "
             "(e.g. test:///default, qemu:///system, qemu+ssh://HOST/system)"
         )
+    over_the_network = remote.explain(uri, why)  # ssh's and TLS's causes, in one line
+    if over_the_network is not None:
+        return over_the_network
     found = _NO_SOCKET.search(why)
     if found is not None:
         return _no_daemon(found["path"], found["why"])

@@ -15,6 +15,8 @@ from typing import Any
 
 import libvirt
 
+from ipyvirt.remote import noninteractive
+
 __all__ = ["Prompt"]
 
 # libvirt's credential types that are secrets: asked without echo
@@ -90,7 +92,12 @@ class Prompt:
 
 
 def open_with(uri: str, readonly: bool, prompt: Prompt | None) -> libvirt.virConnect:
-    """``libvirt.open``/``openReadOnly``, or ``openAuth`` answering with *prompt*."""
+    """``libvirt.open``/``openReadOnly``, or ``openAuth`` answering with *prompt*.
+
+    An ``+ssh`` URI is opened with ``no_tty=1``: ssh never asks on a terminal no one sees
+    (see :mod:`ipyvirt.remote`).
+    """
+    uri = noninteractive(uri)
     if prompt is None:
         return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
     flags = libvirt.VIR_CONNECT_RO if readonly else 0

@@ -61,3 +61,46 @@ def test_sasl_names_the_packages_and_the_script(tmp_path: Path) -> None:
     assert "apt-get install --no-install-recommends sasl2-bin" in said
     assert said.endswith("or run scripts/prepare-host --sasl (as root) in ipyvirt's source tree\n")
     assert said.count("\n") == 1
+
+
+SERVER = """
+import sys
+from ipyvirt.testing.{module} import {cls}
+try:
+    {cls}(sys.argv[1]).{start}()
+except RuntimeError as e:
+    print(e)
+"""
+
+
+def server_without_programs(tmp_path: Path, module: str, cls: str, start: str) -> str:
+    """What ``CLS(dir).START()`` says where only getent is on PATH."""
+    code = SERVER.format(module=module, cls=cls, start=start)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "d")],
+        env=dict(os.environ, PATH=str(tmp_path)),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_sshd_names_the_packages_and_the_script(tmp_path: Path) -> None:
+    said = server_without_programs(tmp_path, "sshd", "Sshd", "start")
+    # sshd itself is found by its full path: the programs on PATH are missing
+    assert said.startswith("Sshd needs packages openssh-client netcat-openbsd"), said
+    assert said.endswith(
+        ": scripts/prepare-host --ssh in ipyvirt's source tree installs and makes them "
+        "(run it as root)\n"
+    )
+    assert said.count("\n") == 1
+
+
+def test_pki_names_the_package_and_the_script(tmp_path: Path) -> None:
+    said = server_without_programs(tmp_path, "pki", "Pki", "make")
+    assert said == (
+        "Pki needs packages gnutls-bin: scripts/prepare-host --tls in ipyvirt's source tree "
+        "installs it (run it as root)\n"
+    )

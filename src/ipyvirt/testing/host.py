@@ -17,7 +17,15 @@ from pathlib import Path
 
 from ipyvirt.testing.qemu import driver_path
 
-__all__ = ["PREPARE", "QEMU_CONF", "QEMU_SETTINGS", "qemu_needs", "sasl_needs"]
+__all__ = [
+    "PREPARE",
+    "QEMU_CONF",
+    "QEMU_SETTINGS",
+    "qemu_needs",
+    "sasl_needs",
+    "ssh_needs",
+    "tls_needs",
+]
 
 #: the script in ipyvirt's source tree that installs and sets what is missing
 PREPARE = "scripts/prepare-host"
@@ -32,6 +40,14 @@ QEMU_PROGRAMS = {"qemu-system-x86": "qemu-system-x86_64", "libvirt-clients": "vi
 QEMU_ACCOUNTS = (("group", "kvm"), ("passwd", "libvirt-qemu"), ("group", "libvirt-qemu"))
 #: Cyrus SASL's plugin for SCRAM-SHA-256 (package libsasl2-modules)
 SASL_PLUGIN = "libscram.so"
+# package: the program that shows it is installed (nc: the remote helper, with -U)
+SSH_PROGRAMS = {
+    "openssh-server": "/usr/sbin/sshd",
+    "openssh-client": "ssh-keygen",
+    "netcat-openbsd": "nc",
+}
+#: sshd's privilege separation dir: compiled in, made by the system's service at start
+SSHD_RUN_DIR = Path("/run/sshd")
 
 
 def qemu_needs() -> list[str]:
@@ -59,6 +75,22 @@ def sasl_needs() -> list[str]:
     if not glob.glob(f"/usr/lib/*/sasl2/{SASL_PLUGIN}*"):
         missing.append("libsasl2-modules")
     return missing
+
+
+def ssh_needs() -> list[str]:
+    """What this machine lacks for :class:`ipyvirt.testing.sshd.Sshd`; [] when ready."""
+    needs = []
+    packages = [pkg for pkg, program in SSH_PROGRAMS.items() if not shutil.which(program)]
+    if packages:
+        needs.append(f"packages {' '.join(packages)}")
+    if not SSHD_RUN_DIR.is_dir():
+        needs.append(f"the directory {SSHD_RUN_DIR} (sshd's, made when its service starts)")
+    return needs
+
+
+def tls_needs() -> list[str]:
+    """The packages this machine lacks for :class:`ipyvirt.testing.pki.Pki`; [] when ready."""
+    return [] if shutil.which("certtool") else ["gnutls-bin"]
 
 
 def missing_qemu_packages() -> list[str]:

@@ -17,6 +17,12 @@ against a sasldb in that dir. Cyrus SASL reads the daemon's ``libvirt.conf`` fro
 ``$SASL_CONF_PATH``, which we set for it: /etc/sasl2 is left alone. It needs sasl2-bin (for
 saslpasswd2) and libsasl2-modules.
 
+With ``tls=DIR`` it also listens with TLS on a free port of 127.0.0.1 (:attr:`Libvirtd.tls_port`),
+with the certificates in DIR (``cacert.pem``, ``servercert.pem``, ``serverkey.pem``: what
+:class:`ipyvirt.testing.pki.Pki` makes in its ``server`` dir), and asks each client for a
+certificate that CA signed. Clients reach it as ``test+tls://127.0.0.1:PORT/default?pkipath=``
+a client dir (:meth:`Libvirtd.tls_uri`).
+
 This module changes nothing on the machine outside a daemon's dir: when something is missing,
 :meth:`Libvirtd.start` says in one line what, and that ``scripts/prepare-host`` in ipyvirt's
 source tree prepares a host (see :mod:`ipyvirt.testing.host`).
@@ -65,6 +71,8 @@ PIDS_ENV = "IPYVIRT_LIBVIRTD_PIDS"
 # UNIX socket), and it is what libvirt recommends for passwords; DIGEST-MD5 is deprecated
 # (RFC 6331). It needs no security layer: libvirt asks for none on a UNIX socket.
 SASL_MECHANISM = "scram-sha-256"
+#: what ``Libvirtd(tls=DIR)`` reads in DIR (libvirt's names)
+TLS_FILES = ("cacert.pem", "servercert.pem", "serverkey.pem")
 
 
 class LibvirtdUnavailable(RuntimeError):
@@ -86,6 +94,7 @@ class Libvirtd:
         qemu: bool = False,
         dir: str | Path | None = None,
         sasl: tuple[str, str] | None = None,
+        tls: str | Path | None = None,
     ) -> None:
         if dir is None:
             self.dir = Path(tempfile.mkdtemp(prefix="ipyvirt-libvirtd-"))
@@ -106,6 +115,10 @@ class Libvirtd:
         self.sasl_dir = self.dir / "sasl2"
         #: the one file that holds the passphrase (SCRAM's server derives its secret from it)
         self.sasldb = self.sasl_dir / "passwd.db"
+        #: the dir of the CA's, the server's certificate and key, with *tls*
+        self.tls = Path(tls).absolute() if tls is not None else None
+        #: the TCP port it listens on with TLS (chosen at each start), with *tls*
+        self.tls_port = 0
         self.proc: subprocess.Popen[bytes] | None = None
         #: the daemon's pid while it runs (also for one found by :meth:`attach`)
         self.pid: int | None = None
@@ -135,6 +148,14 @@ class Libvirtd:
     def test_uri(self) -> str:
         return f"test+unix:///default?socket={self.socket}"
 
+    def tls_uri(self, pkipath: str | Path, driver: str = "test", path: str = "/default") -> str:
+        """``DRIVER+tls://127.0.0.1:PORT/PATH?pkipath=...``: with a client's certificates."""
+        if self.tls is None:
+            raise LibvirtdUnavailable(
+                "this libvirtd does not listen with TLS: use Libvirtd(tls=...)"
+            )
+        return f"{driver}+tls://127.0.0.1:{self.tls_port}{path}?pkipath={pkipath}"
+
     @property
     def qemu_uri(self) -> str:
         if not self.qemu:
@@ -150,6 +171,8 @@ class Libvirtd:
         self._check_host(binary)
         self._prepare_dir()
         command = [binary, "--config", str(self.conf), "--pid-file", str(self.pid_file)]
+        if self.tls is not None:
+            command.append("--listen")
         if self.qemu:
             command = on_one_cpu(command)
         self._spawn(command + ["--daemon"] * detach)
@@ -158,6 +181,8 @@ class Libvirtd:
             self._adopt_detached(deadline)
         self._record_pid()
         self._wait_for_socket(deadline)
+        if self.tls is not None:
+            self._wait_for_port(deadline)
         if self.qemu:
             self._wait_for_qemu_driver(deadline)
         return self
@@ -216,9 +241,29 @@ class Libvirtd:
             f'auth_unix_rw = "{auth}"\n'
             f'log_outputs = "3:file:{self.log}"\n'
             f"keepalive_interval = {self.keepalive[0]}\n"
-            f"keepalive_count = {self.keepalive[1]}\n"
+            f"keepalive_count = {self.keepalive[1]}\n" + self._tls_conf()
         )
         self._prepare_sasl()
+
+    def _tls_conf(self) -> str:
+        if self.tls is None:
+            return ""
+        missing = [f for f in TLS_FILES if not (self.tls / f).is_file()]
+        if missing:
+            raise LibvirtdUnavailable(
+                f"Libvirtd(tls={str(self.tls)!r}) lacks {', '.join(missing)}: make them with "
+                "ipyvirt.testing.pki.Pki().make() (its .server dir)"
+            )
+        self.tls_port = _free_port()
+        return (
+            "listen_tls = 1\nlisten_tcp = 0\n"
+            'listen_addr = "127.0.0.1"\n'
+            f'tls_port = "{self.tls_port}"\n'
+            f'ca_file = "{self.tls / "cacert.pem"}"\n'
+            f'cert_file = "{self.tls / "servercert.pem"}"\n'
+            f'key_file = "{self.tls / "serverkey.pem"}"\n'
+            'auth_tls = "none"\n'
+        )
 
     def _prepare_sasl(self) -> None:
         """The daemon's SASL config and sasldb, made afresh: one user, *sasl*'s."""
@@ -291,6 +336,20 @@ class Libvirtd:
             if time.monotonic() > deadline:
                 self.stop()
                 raise self._failure("libvirtd did not listen on its socket before the timeout")
+            time.sleep(0.02)
+
+    def _wait_for_port(self, deadline: float) -> None:
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.tls_port), timeout=1):
+                    return
+            except OSError:
+                pass
+            if not self.running():
+                raise self._failure("libvirtd exited")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise self._failure(f"libvirtd did not listen on port {self.tls_port}")
             time.sleep(0.02)
 
     def _wait_for_qemu_driver(self, deadline: float) -> None:
@@ -411,6 +470,13 @@ def _accepts(path: Path) -> bool:
         except OSError:  # no file yet, or nobody listening on it yet
             return False
     return True
+
+
+def _free_port() -> int:
+    # another process may take it before the daemon binds it: start() then fails, saying so
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def _qemu_taken(pid: int | None) -> LibvirtdUnavailable:

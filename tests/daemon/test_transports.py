@@ -1,0 +1,146 @@
+"""One libvirtd, reached three ways: its UNIX socket, a real sshd (``test+ssh://``) and TLS
+(``test+tls://``). Over each, ipyvirt lists domains, receives events live on its loop, and
+keepalive works both ways: the daemon's pings are answered while nothing else happens, and a
+daemon that stops answering (SIGSTOP) is noticed by ipyvirt's own keepalive, then rejoined.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterator
+
+import libvirt
+import pytest
+
+import ipyvirt
+from ipyvirt.hub import Event
+from ipyvirt.testing.libvirtd import Libvirtd
+from ipyvirt.testing.pki import Pki
+from ipyvirt.testing.sshd import Sshd
+
+from inproc import Run, until
+from transport import frozen
+
+pytestmark = [pytest.mark.daemon]
+
+# The daemon pings an idle client every second and drops it after two unanswered pings: a
+# client whose loop did not answer would be closed within ~3 s of the test's idle wait.
+KEEPALIVE = (1, 2)
+
+
+@pytest.fixture(scope="module")
+def pki(tls_host: None) -> Iterator[Pki]:
+    p = Pki().make()
+    yield p
+    p.cleanup()
+
+
+@pytest.fixture(scope="module")
+def daemon(pki: Pki) -> Iterator[Libvirtd]:
+    with Libvirtd(*KEEPALIVE, tls=pki.server) as d:
+        yield d
+
+
+@pytest.fixture(scope="module")
+def sshd(ssh_host: None) -> Iterator[Sshd]:
+    with Sshd() as s:
+        s.accept_host_key()
+        yield s
+
+
+@pytest.fixture(params=["unix", "ssh", "tls"])
+def uri(request: pytest.FixtureRequest, daemon: Libvirtd, pki: Pki) -> str:
+    if request.param == "unix":
+        return daemon.test_uri
+    if request.param == "ssh":
+        return request.getfixturevalue("sshd").uri(daemon.socket)  # type: ignore[no-any-return]
+    return daemon.tls_uri(pki.client())
+
+
+def _xml(name: str) -> str:
+    return (
+        f"<domain type='test'><name>{name}</name><memory unit='MiB'>64</memory>"
+        "<os><type>hvm</type></os></domain>"
+    )
+
+
+def test_domains_listed_and_events_live(run: Run, daemon: Libvirtd, uri: str) -> None:
+    name = f"ipyvirt-transport-{uuid.uuid4().hex[:8]}"
+    seen: list[tuple[str, str]] = []
+
+    def note(event: Event) -> None:
+        seen.append((event.name, threading.current_thread().name))
+
+    async def main() -> None:
+        c = ipyvirt.Connection(uri=uri, readonly=False)
+        try:
+            assert not c.shares_connection, "ipyvirt opened its own watch connection"
+            assert "test" in [d.name() for d in c.conn.listAllDomains()]
+            c.subscribe(note, families=["domain"], kinds=["lifecycle"], subject=name)
+            # acted on through the UNIX socket: the events cross the transport under test
+            other = libvirt.open(daemon.test_uri)
+            try:
+                dom = other.defineXML(_xml(name))
+                dom.create()
+                dom.suspend()
+                dom.resume()
+                dom.destroy()
+                dom.undefine()
+            finally:
+                other.close()
+            await until(lambda: len(seen) >= 6, "six lifecycle events")
+            assert c.host().uri == c.uri
+        finally:
+            c.close()
+
+    run(main())
+    names = ["defined", "started", "suspended", "resumed", "stopped", "undefined"]
+    main_thread = threading.main_thread().name
+    assert seen == [(n, main_thread) for n in names]
+
+
+def test_keepalive_both_ways(run: Run, daemon: Libvirtd, uri: str) -> None:
+    closes: list[Event] = []
+
+    async def main() -> None:
+        c = ipyvirt.Connection(uri=uri)
+        try:
+            c.subscribe(closes.append, families=["connection"])
+            c.reader.setKeepAlive(*KEEPALIVE)
+            # idle for twice the daemon's patience: its pings are answered on ipyvirt's loop
+            await asyncio.sleep(2 * KEEPALIVE[0] * (KEEPALIVE[1] + 1))
+            assert closes == [], [str(e) for e in closes]
+            assert c.reader.isAlive() == 1
+            with frozen(daemon):
+                await until(lambda: bool(closes), "ipyvirt's keepalive to give up")
+            assert [(e.name, e.detail) for e in closes] == [("closed", "keepalive")]
+            await until(lambda: c.reconnects == 1, "the reconnection")
+            assert "test" in [d.name() for d in c.reader.listAllDomains()]
+        finally:
+            c.close()
+
+    run(main())
+
+
+def test_a_host_whose_sshd_dies_comes_back(run: Run, daemon: Libvirtd, sshd: Sshd) -> None:
+    """sshd killed with the connections it serves (the daemon behind it fine): ipyvirt sees
+    the connection end, and reconnects once sshd listens on its port again."""
+    events: list[Event] = []
+
+    async def main() -> None:
+        c = ipyvirt.Connection(uri=sshd.uri(daemon.socket))
+        try:
+            c.subscribe(events.append, families=["connection"])
+            sshd.kill()
+            await until(lambda: bool(events), "the close")
+            assert [e.name for e in events] == ["closed"], [str(e) for e in events]
+            sshd.start()
+            await until(lambda: c.reconnects == 1, "the reconnection")
+            assert [e.name for e in events] == ["closed", "reconnected"]
+            assert "test" in [d.name() for d in c.reader.listAllDomains()]
+        finally:
+            c.close()
+
+    run(main())
