@@ -27,6 +27,7 @@ def test_public_names() -> None:
             "Event",
             "EventImpl",
             "EventLoopAlreadyRegistered",
+            "Fleet",
             "IpyvirtError",
             "LoopBusy",
             "LoopNotRunning",
