@@ -12,9 +12,10 @@ another, and no cell waits for any host:
 - once open, a host is an :class:`ipyvirt.Connection` over one libvirt connection (acting and
   watching: one socket per host), which reconnects on its own with the same jittered backoff,
   so that daemons killed together are not all tried again in the same instant;
-- every *probe* seconds each host answers a cheap call (``getLibVersion``) and counts its
-  domains, on a thread of its own, at most one probe per host in flight: its round-trip
-  time, and "not responding" when a probe has waited longer than *timeout*.
+- every *probe* seconds each host answers a cheap call (``getLibVersion``: its round-trip
+  time) and one bulk stats call (``getAllDomainStats``: its domains, how many run, their
+  CPU time and memory), on a thread of its own, at most one probe per host in flight; a
+  probe that has waited longer than *timeout* makes the host "not responding".
 
 Everything here runs on the main loop's thread (a cell, a loop callback); the threads only
 run libvirt calls and hand their outcome back (:func:`~ipyvirt.threads.in_thread`).
@@ -24,254 +25,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
-from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
 
-import libvirt
-
-from ipyvirt import backoff, runtime
-from ipyvirt.connect_errors import explain
-from ipyvirt.connection import Connection, _close_quietly
-from ipyvirt.credentials import open_with
+from ipyvirt import runtime
+from ipyvirt.connection import Connection
 from ipyvirt.errors import IpyvirtError
+from ipyvirt.fleet_host import HEALTH_COLUMNS, FleetHost, HostHealth, host_name
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.limits import make_room
 from ipyvirt.tables import Table
-from ipyvirt.threads import in_thread
 
-__all__ = ["HEALTH_COLUMNS", "Fleet", "FleetHost", "HostHealth", "host_name"]
+__all__ = ["Fleet", "FleetSubscription"]
 
 log = logging.getLogger("ipyvirt")
-
-HEALTH_COLUMNS = ("host", "uri", "health", "libvirt", "domains", "rtt ms", "events/s")
-#: events/s is the mean over this many seconds
-_RATE_WINDOW = 5
-
-
-def host_name(uri: str) -> str:
-    """A short name for *uri*: its host (``qemu+ssh://root@web1/system``: web1), else the
-    directory of its socket (``...?socket=/run/d7/libvirt-sock``: d7), else the URI."""
-    parts = urlsplit(uri)
-    if parts.hostname:
-        return parts.hostname
-    socket = parse_qs(parts.query).get("socket")
-    if socket:
-        folders = [p for p in socket[0].split("/")[:-1] if p]
-        if folders:
-            return folders[-1]
-    return uri
-
-
-@dataclass(frozen=True)
-class HostHealth:
-    """One row of ``%virt fleet list``: a host, its URI, its health and its figures."""
-
-    name: str
-    uri: str
-    #: connected / connecting / reconnecting (next try in N s) / not responding (...) /
-    #: failed (libvirt's reason)
-    health: str
-    #: "9.0.0"; "" before the first probe answered
-    libvirt: str
-    domains: int | None
-    #: the round trip of ``getLibVersion``, in ms
-    rtt_ms: float | None
-    events_per_s: float
-
-    def cells(self) -> tuple[object, ...]:
-        return (
-            self.name,
-            self.uri,
-            self.health,
-            self.libvirt or "-",
-            "-" if self.domains is None else f"{self.domains:,}",
-            "-" if self.rtt_ms is None else f"{self.rtt_ms:.1f}",
-            f"{self.events_per_s:,.1f}",
-        )
-
-
-_Probe = tuple[int, int, float]  # libvirt version, domains, round trip (s)
-
-
-class FleetHost:
-    """One host of a :class:`Fleet`: its :attr:`connection` once open, and its health."""
-
-    def __init__(self, fleet: Fleet, name: str, uri: str, readonly: bool) -> None:
-        self.fleet = fleet
-        self.name = name
-        self.uri = uri
-        self.readonly = readonly
-        #: the open connection (None until the first open succeeds)
-        self.connection: Connection | None = None
-        #: libvirt's reason the latest open failed ("" when it did not)
-        self.failure = ""
-        self.version = 0
-        self.domains: int | None = None
-        self.rtt: float | None = None
-        self._opening_since: float | None = None
-        self._attempt = 0
-        self._retry: asyncio.TimerHandle | None = None
-        self.retry_at: float | None = None
-        self._probing_since: float | None = None
-        self._buckets: deque[list[int]] = deque(maxlen=_RATE_WINDOW + 1)
-        self._subscriptions: list[Subscription] = []
-        self.removed = False
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop:
-        return self.fleet.runtime.main_loop
-
-    # -- opening --------------------------------------------------------------------------
-
-    def open(self) -> None:
-        """Start opening, unless an attempt is under way (libvirt cannot cancel one)."""
-        self._retry = None
-        self.retry_at = None
-        if self._opening_since is not None or self.removed:
-            return
-        self._opening_since = self.loop.time()
-        uri, readonly, credentials = self.uri, self.readonly, self.fleet.credentials
-
-        def opening() -> libvirt.virConnect:
-            return open_with(uri, readonly, credentials)
-
-        future = in_thread(self.loop, opening, name=f"ipyvirt-open-{self.name}")
-        future.add_done_callback(self._opened)
-
-    def _opened(self, future: asyncio.Future[libvirt.virConnect]) -> None:
-        self._opening_since = None
-        error = future.exception()
-        if self.removed:
-            if error is None:
-                _close_quietly(future.result())
-            return
-        if error is not None:
-            why = explain(self.uri, error) if isinstance(error, libvirt.libvirtError) else error
-            self.failure = str(why)
-            log.info("ipyvirt: fleet host %s: %s", self.name, self.failure)
-            delay = backoff.delay(self._attempt)
-            self._attempt += 1
-            self.retry_at = self.loop.time() + delay
-            self._retry = self.loop.call_later(delay, self.open)
-            self.fleet._changed(self)
-            return
-        conn = future.result()
-        self.failure, self._attempt = "", 0
-        self.connection = Connection(
-            conn,
-            readonly=self.readonly,
-            name=self.name,
-            history=self.fleet.history,
-            reconnect=True,
-            adopt=True,
-            watch=conn,
-        )
-        self._subscriptions.append(self.connection.subscribe(self._count))
-        for callback, options in self.fleet._subscribers:
-            self._subscriptions.append(self.connection.subscribe(callback, **options))
-        self.probe()
-        self.fleet._changed(self)
-
-    # -- health ---------------------------------------------------------------------------
-
-    def _count(self, event: Event) -> None:
-        second = int(self.loop.time())
-        if self._buckets and self._buckets[-1][0] == second:
-            self._buckets[-1][1] += 1
-        else:
-            self._buckets.append([second, 1])
-
-    @property
-    def events_per_s(self) -> float:
-        """Events received per second, over the last complete seconds (up to 5)."""
-        now = int(self.loop.time())
-        counted = sum(n for s, n in self._buckets if now - _RATE_WINDOW <= s < now)
-        return counted / _RATE_WINDOW
-
-    def probe(self) -> None:
-        """Ask the host a cheap call and count its domains (off the loop), unless a probe is
-        under way or the host is not connected."""
-        conn = self.connection
-        if conn is None or conn.closed_reason or self._probing_since is not None:
-            return
-        reader = conn.reader
-        self._probing_since = self.loop.time()
-
-        def probing() -> _Probe:
-            start = time.perf_counter()
-            version = reader.getLibVersion()
-            rtt = time.perf_counter() - start
-            return version, reader.numOfDomains() + reader.numOfDefinedDomains(), rtt
-
-        future = in_thread(self.loop, probing, name=f"ipyvirt-probe-{self.name}")
-        future.add_done_callback(self._probed)
-
-    def _probed(self, future: asyncio.Future[_Probe]) -> None:
-        self._probing_since = None
-        if self.removed:
-            return
-        if future.exception() is None:
-            self.version, self.domains, self.rtt = future.result()
-        self.fleet._changed(self)
-
-    @property
-    def health(self) -> str:
-        """connected / connecting / reconnecting (next try in N s) / not responding (...) /
-        failed (libvirt's reason)."""
-        now, timeout = self.loop.time(), self.fleet.timeout
-        conn = self.connection
-        if conn is None:
-            if self._opening_since is not None:
-                waited = now - self._opening_since
-                if waited > timeout:
-                    return f"not responding (no answer to connect for {waited:.0f} s)"
-                return "connecting"
-            if self.retry_at is not None:
-                return f"failed ({self.failure}); next try in {_seconds(self.retry_at - now)}"
-            return f"failed ({self.failure})"
-        if conn.closed_reason:
-            if conn.retry_at is not None:
-                return f"reconnecting (next try in {_seconds(conn.retry_at - now)})"
-            if conn.reopening:
-                return "reconnecting (trying now)"
-            return f"failed (connection {conn.closed_reason})"
-        if self._probing_since is not None and now - self._probing_since > timeout:
-            return f"not responding (no answer for {now - self._probing_since:.0f} s)"
-        return "connected"
-
-    def record(self) -> HostHealth:
-        major, rest = divmod(self.version, 1_000_000)
-        return HostHealth(
-            name=self.name,
-            uri=self.uri,
-            health=self.health,
-            libvirt=f"{major}.{rest // 1000}.{rest % 1000}" if self.version else "",
-            domains=self.domains,
-            rtt_ms=None if self.rtt is None else self.rtt * 1000,
-            events_per_s=self.events_per_s,
-        )
-
-    def close(self) -> None:
-        self.removed = True
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        for sub in self._subscriptions:
-            sub.cancel()
-        self._subscriptions.clear()
-        if self.connection is not None:
-            self.connection.close()
-
-    def __repr__(self) -> str:
-        return f"<ipyvirt.FleetHost {self.name!r} {self.uri} {self.health}>"
-
-
-def _seconds(delay: float) -> str:
-    return f"{max(delay, 0.0):.1f} s"
 
 
 class Fleet:
@@ -344,8 +111,9 @@ class Fleet:
         """Close host *name* and forget it."""
         host = self[name]
         del self.hosts[name]
+        host.removed = True
+        self._changed(host)  # first: a table lets go of the host's connection
         host.close()
-        self._changed(host)
 
     def __getitem__(self, name: str) -> FleetHost:
         if name not in self.hosts:
@@ -412,6 +180,10 @@ class Fleet:
         """Call ``fn(host)`` when a host connects, fails, is probed or removed."""
         self._listeners.append(fn)
 
+    def unlisten(self, fn: Callable[[FleetHost], object]) -> None:
+        if fn in self._listeners:
+            self._listeners.remove(fn)
+
     def _changed(self, host: FleetHost) -> None:
         for fn in list(self._listeners):
             try:
@@ -435,9 +207,8 @@ class Fleet:
         if self._prober is not None:
             self._prober.cancel()
             self._prober = None
-        for host in self.hosts.values():
-            host.close()
-        self.hosts.clear()
+        for name in list(self.hosts):
+            self.remove(name)
 
     def __repr__(self) -> str:
         return repr(self.list())

@@ -1,8 +1,8 @@
 """Room for many connections: the process's open-file limit (``ulimit -n``, RLIMIT_NOFILE).
 
-Each host of a fleet holds a socket and libvirt's wake-up pipe (3 fds, measured by
-benchmarks/fleet.py), so the usual soft limit of 1,024 stops a kernel at about 300 hosts with
-"Too many open files". The soft limit may be raised up to the hard one without privilege:
+Each host of a fleet holds 2 fds (its socket, and libvirt's per-connection wake-up pipe's;
+measured by benchmarks/fleet.py), so the usual soft limit of 1,024 stops a kernel near 500
+hosts with "Too many open files". The soft limit may be raised up to the hard one without privilege:
 ipyvirt does so when a fleet would need it, and says in one line when even the hard limit is
 too low.
 """
@@ -17,8 +17,8 @@ __all__ = ["FDS_PER_HOST", "make_room"]
 
 log = logging.getLogger("ipyvirt")
 
-#: file descriptors one host of a fleet holds (its socket, libvirt's wake-up pipe)
-FDS_PER_HOST = 3
+#: file descriptors one host of a fleet holds (benchmarks/fleet.py measures it)
+FDS_PER_HOST = 2
 #: kept free for everything else (a kernel's zmq sockets, files, other widgets' threads)
 _SPARE = 64
 

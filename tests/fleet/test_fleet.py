@@ -11,6 +11,7 @@ import libvirt
 import pytest
 
 from ipyvirt import Fleet
+from ipyvirt.fleet_host import HEALTH_COLUMNS
 from ipyvirt.hub import Event
 
 from inproc import Run, until
@@ -58,11 +59,12 @@ def test_add_list_and_remove(run: Run, daemons: list[Libvirtd], tmp_path: object
         major, rest = divmod(libvirt.getVersion(), 1_000_000)
         assert h0.libvirt == f"{major}.{rest // 1000}.{rest % 1000}"
         assert h0.domains == 1  # the test driver's "test"
-        text = repr(fleet.list())
+        table = fleet.list()
+        assert table.columns == HEALTH_COLUMNS
+        text = repr(table)
         assert text.startswith("fleet: 5 hosts, 4 connected")
-        assert text.splitlines()[1].split() == [
-            "host", "uri", "health", "libvirt", "domains", "rtt", "ms", "events/s"
-        ]  # fmt: skip
+        assert text.splitlines()[1].startswith("host  ")
+        assert h0.running == 1 and h0.cpu_percent is None  # the test driver's stats: no CPU
         conn = fleet["h1"].connection
         assert conn is not None
         fleet.remove("h1")
@@ -145,6 +147,7 @@ def test_events_of_every_host_in_one_subscription_and_actions_routed(
         seen: list[Event] = []
         fleet.subscribe(seen.append, families=["domain"])  # before they connect
         await fleet.settled()
+        assert _names(fleet, "connected") == ["h0", "h1", "h2", "h3"], fleet.list()
         for name in ("h1", "h3"):
             conn = fleet[name].connection
             assert conn is not None

@@ -6,6 +6,7 @@ from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.event_log import EventLog
+from ipyvirt.widgets.fleet import FleetDashboard, FleetHealth, FleetTable
 from ipyvirt.widgets.loop_monitor import LoopMonitor
 from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
@@ -15,6 +16,9 @@ __all__ = [
     "Dashboard",
     "DomainTable",
     "EventLog",
+    "FleetDashboard",
+    "FleetHealth",
+    "FleetTable",
     "LoopMonitor",
     "Timeline",
     "Usage",
