@@ -98,19 +98,35 @@ class Fleet:
         self.note = make_room(len(wanted))
         if self.note:
             log.warning("%s", self.note)
-        added = []
-        for name, uri in wanted:
-            host = FleetHost(self, name, uri, readonly)
-            self.hosts[name] = host
-            added.append(host)
-            host.open()
-        self._start_probing()
+        added = [FleetHost(self, name, uri, readonly) for name, uri in wanted]
+        self._on_main(self._open, added)
         return added
 
+    def _on_main(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run *fn* now on the main loop's thread, else hand it over. Invariant: the hosts,
+        their timers and the listeners (widgets) change on the main loop's thread only; a
+        cell on a kernel subshell hands its change over, in order."""
+        rt = self.runtime
+        if rt.on_main_loop() or not rt.main_loop.is_running():
+            fn(*args)
+        else:
+            rt.call_soon(fn, *args)
+
+    def _open(self, hosts: list[FleetHost]) -> None:
+        for host in hosts:
+            self.hosts[host.name] = host
+            host.open()
+        self._start_probing()
+
     def remove(self, name: str) -> None:
-        """Close host *name* and forget it."""
-        host = self[name]
-        del self.hosts[name]
+        """Close host *name* and forget it (from another thread: handed to the main loop)."""
+        self[name]  # a KeyError naming the hosts there are, at once
+        self._on_main(self._remove, name)
+
+    def _remove(self, name: str) -> None:
+        host = self.hosts.pop(name, None)
+        if host is None:
+            return  # removed meanwhile
         host.removed = True
         self._changed(host)  # first: a table lets go of the host's connection
         host.close()
@@ -202,13 +218,16 @@ class Fleet:
             await asyncio.sleep(0.01)
 
     def close(self) -> None:
-        """Close every host's connection."""
+        """Close every host's connection (from another thread: handed to the main loop)."""
+        self._on_main(self._close)
+
+    def _close(self) -> None:
         self._closed = True
         if self._prober is not None:
             self._prober.cancel()
             self._prober = None
         for name in list(self.hosts):
-            self.remove(name)
+            self._remove(name)
 
     def __repr__(self) -> str:
         return repr(self.list())
