@@ -72,7 +72,7 @@ class Connection:
 
     With *reconnect* (default: on for connections ipyvirt opened), a connection that closes
     for any reason but :meth:`close` is reopened with jittered backoff (up to 0.5 s doubling
-    to 30 s, each wait drawn from its upper half: :mod:`ipyvirt.backoff`); every subscription
+    to 30 s, each wait drawn from its upper half: ``ipyvirt.backoff``); every subscription
     is registered again and subscribers get a ``reconnected`` event.
 
     *adopt* (with *conn*): *conn* was opened for this Connection (read-only as *readonly*

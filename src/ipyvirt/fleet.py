@@ -83,8 +83,9 @@ class Fleet:
         self.add(*uris)
 
     def add(self, *uris: str, readonly: bool | None = None) -> list[FleetHost]:
-        """Add hosts by URI (``NAME=URI`` names one; else :func:`host_name`) and start
-        opening them; returns them at once. A name taken already is a ValueError."""
+        """Add hosts by URI (``NAME=URI`` names one; else ``fleet_host.host_name(uri)``)
+        and start opening them; returns them at once. A name taken already is a
+        ValueError."""
         readonly = self.readonly if readonly is None else readonly
         wanted = [_named(u) for u in uris]
         taken = [n for n, _ in wanted if n in self.hosts]
@@ -234,7 +235,7 @@ class Fleet:
 
 
 class FleetSubscription:
-    """A :meth:`Fleet.subscribe`: :meth:`cancel` stops it on every host."""
+    """A :meth:`ipyvirt.Fleet.subscribe`: ``cancel()`` stops it on every host."""
 
     def __init__(
         self,

@@ -139,7 +139,7 @@ def _probe(reader: libvirt.virConnect) -> _Probe:
 
 
 class FleetHost:
-    """One host of a :class:`Fleet`: its :attr:`connection` once open, and its health."""
+    """One host of a :class:`ipyvirt.Fleet`: its :attr:`connection` once open, and its health."""
 
     def __init__(self, fleet: Fleet, name: str, uri: str, readonly: bool) -> None:
         self.fleet = fleet

@@ -49,7 +49,7 @@ class Change:
 
 
 class DomainTableModel:
-    """Every domain's row by key (:attr:`DomainRow.key`: its UUID, in a fleet after its
+    """Every domain's row by key (``DomainRow.key``: its UUID, in a fleet after its
     host), and how the table is looked at. A one-host table's rows have host "", and the
     host filter and sort are never used."""
 
@@ -164,7 +164,7 @@ class DomainTableModel:
         host_filter: str | None = None,
     ) -> None:
         """Change the filter or the sort; an unknown state or sort key is a ValueError.
-        *host_filter*: one host's rows only (:data:`ALL_HOSTS`: every host's)."""
+        *host_filter*: one host's rows only (``ALL_HOSTS``: every host's)."""
         if state_filter is not None and state_filter not in (ALL_STATES, *DOMAIN_STATES):
             raise ValueError(
                 f"unknown state filter {state_filter!r}: use {ALL_STATES!r} or one of "
