@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -73,7 +74,12 @@ class Fleet:
         self.interval = probe
         self.history = history
         self.credentials = credentials
+        #: the hosts by name (changed on the main loop's thread only)
         self.hosts: dict[str, FleetHost] = {}
+        # the names added and not removed, hand-overs still queued included: add() and
+        # remove() check them on their own thread, at once (the dict lags behind)
+        self._names: set[str] = set()
+        self._lock = threading.Lock()
         #: the latest one-line note about the open-file limit ("" when there was room)
         self.note = ""
         self._subscribers: list[tuple[Callable[[Event], object], dict[str, Any]]] = []
@@ -88,14 +94,16 @@ class Fleet:
         ValueError."""
         readonly = self.readonly if readonly is None else readonly
         wanted = [_named(u) for u in uris]
-        taken = [n for n, _ in wanted if n in self.hosts]
-        twice = {n for n, _ in wanted if [m for m, _ in wanted].count(n) > 1}
-        if taken or twice:
-            names = ", ".join(sorted({*taken, *twice}))
-            raise ValueError(
-                f"a fleet host is named {names} already: name it NAME=URI, or remove the "
-                "other first"
-            )
+        with self._lock:
+            taken = [n for n, _ in wanted if n in self._names]
+            twice = {n for n, _ in wanted if [m for m, _ in wanted].count(n) > 1}
+            if taken or twice:
+                names = ", ".join(sorted({*taken, *twice}))
+                raise ValueError(
+                    f"a fleet host is named {names} already: name it NAME=URI, or remove "
+                    "the other first"
+                )
+            self._names.update(n for n, _ in wanted)
         self.note = make_room(len(wanted))
         if self.note:
             log.warning("%s", self.note)
@@ -120,8 +128,13 @@ class Fleet:
         self._start_probing()
 
     def remove(self, name: str) -> None:
-        """Close host *name* and forget it (from another thread: handed to the main loop)."""
-        self[name]  # a KeyError naming the hosts there are, at once
+        """Close host *name* and forget it (from another thread: handed to the main loop,
+        after the adds handed over before it)."""
+        with self._lock:
+            if name not in self._names:
+                known = ", ".join(sorted(self._names)) or "none"
+                raise KeyError(f"no fleet host named {name!r} (hosts: {known})")
+            self._names.discard(name)
         self._on_main(self._remove, name)
 
     def _remove(self, name: str) -> None:
@@ -227,6 +240,8 @@ class Fleet:
         if self._prober is not None:
             self._prober.cancel()
             self._prober = None
+        with self._lock:
+            self._names.clear()
         for name in list(self.hosts):
             self._remove(name)
 
