@@ -25,6 +25,7 @@ from ipyvirt.eventimpl import (
     registered_impl,
 )
 from ipyvirt.explore import Domain
+from ipyvirt.fleet import Fleet
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.recording import Recorder, record
 from ipyvirt.records import Recording, RecordingError, read_recording, to_pandas, to_records
@@ -62,6 +63,7 @@ __all__ = [
     "Event",
     "EventImpl",
     "EventLoopAlreadyRegistered",
+    "Fleet",
     "IpyvirtError",
     "LoopBusy",
     "LoopNotRunning",

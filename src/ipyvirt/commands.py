@@ -119,6 +119,30 @@ COMMANDS: tuple[Command, ...] = (
             ),
         ),
     ),
+    Command(
+        "fleet",
+        "many hosts as one: fleet add URI..., remove NAME..., list, dashboard",
+        (
+            Argument(
+                ("action",),
+                "add (hosts by URI, opened concurrently off the loop), remove (hosts by "
+                "name), list (each host's health), dashboard (one live view of them all)",
+                {"choices": ["add", "remove", "list", "dashboard"], "metavar": "ACTION"},
+            ),
+            Argument(
+                ("targets",),
+                "add: URIs, NAME=URI to name a host (default: its host name or socket "
+                "directory); remove: host names",
+                {"nargs": "*", "metavar": "URI|NAME"},
+            ),
+            Argument(("--rw",), "add: open read-write, so actions work", {"action": "store_true"}),
+            Argument(
+                ("--timeout",),
+                "seconds without an answer before a host shows as not responding (default: 5)",
+                {"type": float, "metavar": "S"},
+            ),
+        ),
+    ),
     Command("loop", "the event loop's fd watches, timers and counters"),
     Command("status", "ipyvirt's loops, threads and connections"),
 )

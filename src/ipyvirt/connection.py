@@ -18,7 +18,7 @@ from typing import Any
 
 import libvirt
 
-from ipyvirt import explore, runtime
+from ipyvirt import backoff, explore, runtime
 from ipyvirt.connect_errors import explain
 from ipyvirt.credentials import Prompt, open_with
 from ipyvirt.errors import IpyvirtError, known_names
@@ -26,13 +26,11 @@ from ipyvirt.explore import Domain
 from ipyvirt.hub import Event, EventHub, Subscription, decode
 from ipyvirt.models.ring import Ring
 from ipyvirt.names import close_reason_name
+from ipyvirt.threads import in_thread
 
 __all__ = ["ConnectFailed", "Connection", "NoSuchDomain"]
 
 log = logging.getLogger("ipyvirt")
-
-_RETRY_FIRST = 0.5
-_RETRY_MAX = 30.0
 
 
 class ConnectFailed(IpyvirtError):
@@ -73,8 +71,14 @@ class Connection:
     needs a user name or passphrase; they are asked once and kept in memory only.
 
     With *reconnect* (default: on for connections ipyvirt opened), a connection that closes
-    for any reason but :meth:`close` is reopened with backoff (0.5 s doubling to 30 s);
-    every subscription is registered again and subscribers get a ``reconnected`` event.
+    for any reason but :meth:`close` is reopened with jittered backoff (up to 0.5 s doubling
+    to 30 s, each wait drawn from its upper half: ``ipyvirt.backoff``); every subscription
+    is registered again and subscribers get a ``reconnected`` event.
+
+    *adopt* (with *conn*): *conn* was opened for this Connection (read-only as *readonly*
+    says), which closes it and reopens it as if it had opened it from *uri*; *watch*: a
+    read-only connection to the same URI, opened for it to watch with. ``ipyvirt.Fleet``
+    opens both off the loop and hands them over so.
     """
 
     def __init__(
@@ -87,6 +91,8 @@ class Connection:
         history: int = 1000,
         reconnect: bool | None = None,
         credentials: Prompt | None = None,
+        adopt: bool = False,
+        watch: libvirt.virConnect | None = None,
     ) -> None:
         rt = runtime.current()
         if rt is None:
@@ -102,7 +108,7 @@ class Connection:
             conn = open_libvirt(uri, readonly, credentials)
             self.owned = True
         else:
-            self.owned = False
+            self.owned = adopt
             readonly = bool(readonly)
         self.conn = conn
         self._credentials = credentials
@@ -113,10 +119,19 @@ class Connection:
         self.reconnects = 0
         self._attempt = 0
         self._retry: asyncio.TimerHandle | None = None
+        #: the main loop's time of the next reconnection attempt (None: none planned)
+        self.retry_at: float | None = None
+        #: a reconnection attempt is under way (on a thread of its own)
+        self.reopening = False
         self._closing = False
         self._dependents: weakref.WeakSet[Any] = weakref.WeakSet()
         self.name = name or self.uri
-        self._watch, self.shares_connection = self._open_watch(conn)
+        #: one libvirt connection both acts and watches (*watch* is *conn*): a fleet's host
+        self._single = watch is conn
+        if watch is not None:
+            self._watch, self.shares_connection = watch, False
+        else:
+            self._watch, self.shares_connection = self._open_watch(conn)
         if credentials is not None:
             credentials.asking = False
         self.hub = EventHub(self._watch, self.name)
@@ -233,17 +248,27 @@ class Connection:
     # -- reconnecting ----------------------------------------------------------------------
 
     def _schedule_retry(self) -> None:
-        delay = min(_RETRY_FIRST * 2**self._attempt, _RETRY_MAX)
+        delay = backoff.delay(self._attempt)
         self._attempt += 1
-        self._retry = self._runtime.main_loop.call_later(delay, self._try_reopen)
+        loop = self._runtime.main_loop
+        self.retry_at = loop.time() + delay
+        self._retry = loop.call_later(delay, self._try_reopen)
 
     def _try_reopen(self) -> None:
         self._retry = None
-        # opening blocks (a socket connect, a handshake): off the loop
-        future = self._runtime.main_loop.run_in_executor(None, self._reopen)
+        self.retry_at = None
+        self.reopening = True
+        # opening blocks (a socket connect, a handshake; for ever on a frozen daemon): on a
+        # thread of its own, so that a frozen host holds no worker another host needs
+        future = in_thread(
+            self._runtime.main_loop, self._reopen, name="ipyvirt-reopen", orphan=_close_pair
+        )
         future.add_done_callback(self._reopened)
 
     def _reopen(self) -> tuple[libvirt.virConnect, libvirt.virConnect]:
+        if self._single:
+            conn = open_libvirt(self.uri, self.readonly, self._credentials)
+            return conn, conn
         watch = open_with(self.uri, True, self._credentials)
         try:
             owned = self.owned
@@ -256,6 +281,7 @@ class Connection:
     def _reopened(
         self, future: asyncio.Future[tuple[libvirt.virConnect, libvirt.virConnect]]
     ) -> None:
+        self.reopening = False
         if self._closing:
             if not future.cancelled() and future.exception() is None:
                 for c in set(future.result()) - {self.conn}:
@@ -276,11 +302,13 @@ class Connection:
         except libvirt.libvirtError as err:  # it died again already: try again later
             log.info("ipyvirt: reconnecting to %s: %s", self.uri, err)
             self._watch = old_watch
+            if self._single:
+                self.conn = old_conn
             _close_quietly(watch)
             self._schedule_retry()
             return
         _close_quietly(old_watch)
-        if old_conn is not conn:
+        if old_conn is not conn and old_conn is not old_watch:
             _close_quietly(old_conn)
         attempts, self._attempt = self._attempt, 0
         self.reconnects += 1
@@ -318,6 +346,7 @@ class Connection:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+            self.retry_at = None
         self.hub.close()
         try:
             self._watch.unregisterCloseCallback()
@@ -325,9 +354,14 @@ class Connection:
             pass
         if not self.shares_connection:
             _close_quietly(self._watch)
-        if self.owned:
+        if self.owned and self.conn is not self._watch:
             _close_quietly(self.conn)
         self.closed_reason = self.closed_reason or "client"
+
+
+def _close_pair(pair: tuple[libvirt.virConnect, libvirt.virConnect]) -> None:
+    for conn in set(pair):
+        _close_quietly(conn)
 
 
 def _close_quietly(conn: libvirt.virConnect) -> None:

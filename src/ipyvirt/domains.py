@@ -48,6 +48,14 @@ class DomainRow:
     memory_mib: int
     autostart: bool
     persistent: bool
+    #: the fleet host it is on; "" in a one-host table
+    host: str = ""
+
+    @property
+    def key(self) -> str:
+        """What tells it from every other row of a table: its UUID, after its host in a
+        fleet (libvirt's test driver gives "test" the same UUID on every daemon)."""
+        return f"{self.host}/{self.uuid}" if self.host else self.uuid
 
     def cells(self) -> tuple[object, ...]:
         """The row as ``%virt list`` shows it."""

@@ -23,6 +23,7 @@ from ipyvirt import runtime
 from ipyvirt.commands import HelpRequested, build_parser, overview
 from ipyvirt.connection import ConnectFailed, Connection, NoSuchDomain
 from ipyvirt.credentials import Prompt
+from ipyvirt.fleet import Fleet
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.models.event_history import COLUMNS, event_row
 from ipyvirt.tables import Table, Tables, domain_table, loop_table
@@ -55,6 +56,8 @@ class VirtMagics(Magics):
         self.connections: dict[str, Connection] = {}
         self.current: str | None = None
         self._followers: dict[str, _Follower] = {}
+        #: the hosts of %virt fleet (made by the first %virt fleet add)
+        self.fleet: Fleet | None = None
         self._parser = build_parser()
 
     @line_magic
@@ -66,6 +69,8 @@ class VirtMagics(Magics):
             raise UsageError(f"%virt: {err}; check the quotes") from None
         if words and words[0] == "help":  # %virt help [COMMAND]
             words = [*words[1:2], "--help"]
+        if words and words[0] == "fleet":
+            words = _options_first(words)
         known = self._parser.commands()
         if words and not words[0].startswith("-") and words[0] not in known:
             raise UsageError(
@@ -192,6 +197,49 @@ class VirtMagics(Magics):
         except NoSuchDomain as err:
             raise UsageError(f"%virt show: {err}") from None
 
+    def _fleet(self, args: argparse.Namespace) -> Any:
+        action, targets = args.action, args.targets
+        if action in ("list", "dashboard") and targets:
+            raise UsageError(f"%virt fleet {action} takes no arguments; see %virt fleet --help")
+        if action in ("add", "remove") and not targets:
+            what = "URIs" if action == "add" else "host names"
+            raise UsageError(f"%virt fleet {action}: give {what}; see %virt fleet --help")
+        if self.fleet is None:
+            if action != "add":
+                raise UsageError("%virt fleet: the fleet is empty: %virt fleet add URI... first")
+            self.fleet = Fleet(history=self.event_history)
+        fleet = self.fleet
+        if args.timeout is not None:
+            if args.timeout <= 0:
+                raise UsageError("%virt fleet --timeout: give a number of seconds above 0")
+            fleet.timeout = args.timeout
+        if action == "add":
+            try:
+                added = fleet.add(*targets, readonly=not args.rw)
+            except ValueError as err:
+                raise UsageError(f"%virt fleet add: {err}") from None
+            names = ", ".join(h.name for h in added)
+            print(f"adding {len(added)} hosts ({names}): %virt fleet list shows their health")
+            if fleet.note:
+                print(fleet.note)
+            return None
+        if action == "remove":
+            missing = [n for n in targets if n not in fleet.hosts]
+            if missing:
+                known = ", ".join(sorted(fleet.hosts)) or "none"
+                raise UsageError(
+                    f"%virt fleet remove: no host named {', '.join(missing)} (hosts: {known})"
+                )
+            for name in targets:
+                fleet.remove(name)
+            print(f"removed {', '.join(targets)}")
+            return None
+        if action == "list":
+            return fleet.list()
+        from ipyvirt.widgets import FleetDashboard
+
+        return FleetDashboard(fleet)
+
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()
         if rt is None:
@@ -224,9 +272,31 @@ class VirtMagics(Magics):
         closed = len(self.connections)
         for conn in self.connections.values():
             conn.close()
+        if self.fleet is not None:
+            closed += len(self.fleet)
+            self.fleet.close()
+            self.fleet = None
         self.connections.clear()
         self.current = None
         return closed
+
+
+def _options_first(words: list[str]) -> list[str]:
+    """``fleet add --rw URI...`` as ``fleet --rw add URI...``: argparse gives a ``*``
+    positional its (empty) share at the first positional word, so options after the action
+    would be left over; ``parse_intermixed_args`` does not mix with subcommands."""
+    options: list[str] = []
+    rest: list[str] = []
+    words_left = iter(words[1:])
+    for word in words_left:
+        if word.startswith("-"):
+            options.append(word)
+            value = next(words_left, None) if word == "--timeout" else None  # it takes one
+            if value is not None:
+                options.append(value)
+        else:
+            rest.append(word)
+    return [words[0], *options, *rest]
 
 
 @dataclass

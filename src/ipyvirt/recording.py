@@ -105,7 +105,8 @@ class Recorder:
                 f"cannot read the domains of {self.connection.uri} "
                 f"({err.get_error_message()}): record with rows=False"
             ) from None
-        return [dataclasses.asdict(r) for r in rows]
+        # a one-host row's host ("") is left out: the format is the one it always was
+        return [{k: v for k, v in dataclasses.asdict(r).items() if k != "host" or v} for r in rows]
 
     def __repr__(self) -> str:
         state = "recording" if self.active else f"stopped{': ' + self.error if self.error else ''}"

@@ -196,6 +196,9 @@ class Replay(Connection):
         self.reconnects = 0
         self._attempt = 0
         self._retry = None
+        self.retry_at = None
+        self.reopening = False
+        self._single = False
         self._closing = False
         self._dependents: weakref.WeakSet[Any] = weakref.WeakSet()
         self.name = name or recording.connection

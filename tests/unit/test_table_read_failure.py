@@ -1,8 +1,8 @@
 """A domain table's re-read that raises something other than libvirtError.
 
-Before the off-loop reads were written once, DomainTable._read let such an exception end the
-worker without handing back to the loop: ``_reading`` stayed True and the table never
-updated again. The read now ends in exactly one hand-over whatever it raises.
+Before the off-loop reads were written once, DomainTable._read (now HostRows') let such an
+exception end the worker without handing back to the loop: ``_reading`` stayed True and the
+table never updated again. The read now ends in exactly one hand-over whatever it raises.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import libvirt
 import pytest
 
 import ipyvirt.widgets.domain_table as domain_table
+import ipyvirt.widgets.host_rows as host_rows
 from ipyvirt.connection import Connection
 
 from inproc import Run, until
@@ -28,7 +29,7 @@ def test_a_read_that_raises_does_not_stop_the_table(
 ) -> None:
     conn = Connection(libvirt.open("test:///default"))
     table = domain_table.DomainTable(conn, interval=0.01)
-    real = domain_table.query_domain
+    real = host_rows.query_domain
     calls = {"n": 0}
 
     def once_broken(dom: libvirt.virDomain) -> object:
@@ -37,7 +38,8 @@ def test_a_read_that_raises_does_not_stop_the_table(
             raise RuntimeError("a bug in the read")
         return real(dom)
 
-    monkeypatch.setattr(domain_table, "query_domain", once_broken)
+    # the table's rows are read by its HostRows (also a fleet table's, one per host)
+    monkeypatch.setattr(host_rows, "query_domain", once_broken)
 
     async def scenario() -> None:
         first = conn.conn.defineXML(_xml(conn.conn, "broken-read"))

@@ -16,7 +16,7 @@ from ipyvirt.domains import DomainRow
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.names import DOMAIN_STATES
 
-__all__ = ["ALL_STATES", "SORT_KEYS", "Change", "DomainTableModel"]
+__all__ = ["ALL_HOSTS", "ALL_STATES", "SORT_KEYS", "Change", "DomainTableModel"]
 
 #: the state filter that lets every state through
 ALL_STATES: Final = "all states"
@@ -33,28 +33,36 @@ SORT_KEYS: Final[dict[str, Callable[[DomainRow], tuple[Any, ...]]]] = {
     "reason": lambda r: (r.reason, r.name),
     "autostart": lambda r: (r.autostart, r.name),
     "persistent": lambda r: (r.persistent, r.name),
+    "host": lambda r: (r.host, r.name),
 }
+
+#: the host filter that lets every host through
+ALL_HOSTS: Final = ""
 
 
 @dataclass(frozen=True)
 class Change:
-    """What one update changed: rows by UUID (``None``: gone), and whether the view did."""
+    """What one update changed: rows by key (``None``: gone), and whether the view did."""
 
     rows: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     view: bool = False
 
 
 class DomainTableModel:
-    """Every domain's row by UUID, and how the table is looked at."""
+    """Every domain's row by key (``DomainRow.key``: its UUID, in a fleet after its
+    host), and how the table is looked at. A one-host table's rows have host "", and the
+    host filter and sort are never used."""
 
     def __init__(self, page_size: int = 25) -> None:
         if page_size < 1:
             raise ValueError(f"page_size must be at least 1, got {page_size}: pass 25 or so")
         self.page_size = page_size
         self.rows: dict[str, DomainRow] = {}
-        # name -> UUID, kept with self.rows: an event names its domain, the rows are by UUID
-        self._by_name: dict[str, str] = {}
+        # (host, name) -> key, kept with self.rows: an event names its domain (and its host's
+        # connection), the rows are by key
+        self._by_name: dict[tuple[str, str], str] = {}
         self.name_filter = ""
+        self.host_filter = ALL_HOSTS
         self.state_filter = ALL_STATES
         self.sort = "name"
         self.descending = False
@@ -94,46 +102,51 @@ class DomainTableModel:
 
     # -- the rows -------------------------------------------------------------------------------
 
-    def load(self, rows: Iterable[DomainRow]) -> None:
-        """Replace every row (a full re-read)."""
-        new = {r.uuid: r for r in rows}
-        delta: dict[str, dict[str, Any] | None] = {u: None for u in self.rows if u not in new}
-        delta.update({u: asdict(r) for u, r in new.items() if self.rows.get(u) != r})
+    def load(self, rows: Iterable[DomainRow], host: str | None = None) -> None:
+        """Replace every row (a full re-read); with *host*, every row of that host only."""
+        new = {r.key: r for r in rows}
+        if host is not None:
+            new = {**{k: r for k, r in self.rows.items() if r.host != host}, **new}
+        delta: dict[str, dict[str, Any] | None] = {k: None for k in self.rows if k not in new}
+        delta.update({k: asdict(r) for k, r in new.items() if self.rows.get(k) != r})
         self.rows = new
-        self._by_name = {r.name: u for u, r in new.items()}
+        self._by_name = {(r.host, r.name): k for k, r in new.items()}
         self.selected &= new.keys()
         self._changed(Change(delta, view=True))
 
-    def put(self, name: str, row: DomainRow | None) -> None:
-        """The domain called *name* now reads *row* (``None``: it is gone)."""
+    def put(self, name: str, row: DomainRow | None, host: str = "") -> None:
+        """The domain called *name* (on *host*) now reads *row* (``None``: it is gone)."""
         delta: dict[str, dict[str, Any] | None] = {}
-        old = self._by_name.pop(name, None)
-        if old is not None and (row is None or old != row.uuid):
+        old = self._by_name.pop((host, name), None)
+        if old is not None and (row is None or old != row.key):
             del self.rows[old]
             delta[old] = None
         if row is not None:
-            stale = self.rows.get(row.uuid)
+            stale = self.rows.get(row.key)
             if stale is not None and stale.name != row.name:  # renamed
-                self._by_name.pop(stale.name, None)
+                self._by_name.pop((stale.host, stale.name), None)
             if stale != row:
-                self.rows[row.uuid] = row
-                delta[row.uuid] = asdict(row)
-            self._by_name[row.name] = row.uuid
+                self.rows[row.key] = row
+                delta[row.key] = asdict(row)
+            self._by_name[(row.host, row.name)] = row.key
         self.selected &= self.rows.keys()
         self._changed(Change(delta, view=True))
 
-    def set_state(self, name: str, state: str, reason: str) -> None:
-        """The domain called *name* is now in *state* for *reason*."""
-        uuid = self.uuid_of(name)
-        if uuid is None:
+    def set_state(self, name: str, state: str, reason: str, host: str = "") -> None:
+        """The domain called *name* (on *host*) is now in *state* for *reason*."""
+        key = self.key_of(name, host)
+        if key is None:
             return
-        row = replace(self.rows[uuid], state=state, reason=reason)
-        if row != self.rows[uuid]:
-            self.rows[uuid] = row
-            self._changed(Change({uuid: asdict(row)}, view=True))
+        row = replace(self.rows[key], state=state, reason=reason)
+        if row != self.rows[key]:
+            self.rows[key] = row
+            self._changed(Change({key: asdict(row)}, view=True))
 
-    def uuid_of(self, name: str) -> str | None:
-        return self._by_name.get(name)
+    def key_of(self, name: str, host: str = "") -> str | None:
+        """The key of the domain called *name* on *host* (its UUID in a one-host table)."""
+        return self._by_name.get((host, name))
+
+    uuid_of = key_of
 
     def by_name(self) -> list[DomainRow]:
         """Every row, sorted by name."""
@@ -148,8 +161,10 @@ class DomainTableModel:
         state_filter: str | None = None,
         sort: str | None = None,
         descending: bool | None = None,
+        host_filter: str | None = None,
     ) -> None:
-        """Change the filter or the sort; an unknown state or sort key is a ValueError."""
+        """Change the filter or the sort; an unknown state or sort key is a ValueError.
+        *host_filter*: one host's rows only (``ALL_HOSTS``: every host's)."""
         if state_filter is not None and state_filter not in (ALL_STATES, *DOMAIN_STATES):
             raise ValueError(
                 f"unknown state filter {state_filter!r}: use {ALL_STATES!r} or one of "
@@ -165,13 +180,19 @@ class DomainTableModel:
             self.sort = sort
         if descending is not None:
             self.descending = descending
+        if host_filter is not None:
+            self.host_filter = host_filter
         self.page = min(self.page, self.pages - 1)
         self._changed(Change(view=True))
 
     def shows(self, row: DomainRow) -> bool:
         """Whether *row* passes the filter."""
         text = self.name_filter.strip().lower()
-        return text in row.name.lower() and self.state_filter in (ALL_STATES, row.state)
+        return (
+            text in row.name.lower()
+            and self.state_filter in (ALL_STATES, row.state)
+            and self.host_filter in (ALL_HOSTS, row.host)
+        )
 
     def view(self) -> list[DomainRow]:
         """The rows that pass the filter, sorted."""
@@ -212,6 +233,7 @@ class DomainTableModel:
             return ""
         what = [f"name containing {self.name_filter.strip()!r}"] if self.name_filter.strip() else []
         what += [f"state {self.state_filter}"] if self.state_filter != ALL_STATES else []
+        what += [f"host {self.host_filter}"] if self.host_filter != ALL_HOSTS else []
         return f"No domain matches {' and '.join(what)}."
 
     def summary(self, where: str, closed: str = "") -> str:
@@ -227,22 +249,22 @@ class DomainTableModel:
 
     # -- the selection --------------------------------------------------------------------------
 
-    def select(self, uuid: str, on: bool = True) -> None:
-        if on and uuid in self.rows:
-            self.selected.add(uuid)
+    def select(self, key: str, on: bool = True) -> None:
+        if on and key in self.rows:
+            self.selected.add(key)
         else:
-            self.selected.discard(uuid)
+            self.selected.discard(key)
         self._changed(Change(view=True))
 
     def select_all(self, on: bool = True) -> None:
         """Select (or unselect) every row the filter shows, on every page."""
-        shown = {r.uuid for r in self.view()}
+        shown = {r.key for r in self.view()}
         self.selected = self.selected | shown if on else self.selected - shown
         self._changed(Change(view=True))
 
     def targets(self) -> list[DomainRow]:
         """The selected rows the filter shows, in view order: what an action acts on."""
-        return [r for r in self.view() if r.uuid in self.selected]
+        return [r for r in self.view() if r.key in self.selected]
 
     def applicable(self, action: str) -> bool:
         """*action* applies to every selected domain the filter shows (and there is one)."""
@@ -269,12 +291,13 @@ class DomainTableModel:
         """The whole state as plain data (what a front end needs once; deltas follow)."""
         return {
             "rows": [asdict(r) for r in self.by_name()],
-            "view": [r.uuid for r in self.view()],
+            "view": [r.key for r in self.view()],
             "page": self.page,
             "pages": self.pages,
             "page_size": self.page_size,
             "name_filter": self.name_filter,
             "state_filter": self.state_filter,
+            "host_filter": self.host_filter,
             "sort": self.sort,
             "descending": self.descending,
             "selected": sorted(self.selected),

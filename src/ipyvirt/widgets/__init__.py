@@ -8,6 +8,7 @@ from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.domain_view import DomainView
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.explorer import Explorer
+from ipyvirt.widgets.fleet import FleetDashboard, FleetHealth, FleetTable
 from ipyvirt.widgets.loop_monitor import LoopMonitor
 from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
@@ -19,6 +20,9 @@ __all__ = [
     "DomainView",
     "EventLog",
     "Explorer",
+    "FleetDashboard",
+    "FleetHealth",
+    "FleetTable",
     "LoopMonitor",
     "Timeline",
     "Usage",

@@ -55,20 +55,25 @@ class ActionBar:
 
     *why_not(action)* says in one line why *action* does not apply to the selection (""
     when it does). *changed()* is called (on the main loop) whenever :attr:`question` or
-    :attr:`status` changed, so the owner redraws.
+    :attr:`status` changed, so the owner redraws. *route(key)*, for a table over many hosts
+    (*conn* None there): the domain a selected row's key names, on its host's connection.
     """
 
     def __init__(
         self,
-        conn: Connection,
+        conn: Connection | None,
         selection: Callable[[], list[tuple[str, str]]],
         rt: runtime.Runtime,
         *,
         enabled: bool = True,
         why_not: Callable[[str], str] | None = None,
         changed: Callable[[], object] = lambda: None,
+        route: Callable[[str], libvirt.virDomain] | None = None,
     ) -> None:
+        if conn is None and route is None:
+            raise ValueError("an ActionBar needs a connection or a route")
         self._conn = conn
+        self._route = route
         self._selection = selection
         self.enabled = enabled
         self._why_not = why_not or (lambda action: "")
@@ -86,7 +91,7 @@ class ActionBar:
 
     def reason(self, action: str, why_not: Callable[[str], str] | None = None) -> str:
         """Why *action*'s button is disabled, one line; "" when it is enabled."""
-        if self._conn.readonly:
+        if self._conn is not None and self._conn.readonly:
             return READ_ONLY
         return (why_not or self._why_not)(action)
 
@@ -141,10 +146,14 @@ class ActionBar:
                 lambda err, name=name: self._done(run, f"{action} {name}: {err}"),  # type: ignore[misc]
             )
 
-    def _call(self, action: str, uuid: str, name: str) -> str:
+    def _call(self, action: str, key: str, name: str) -> str:
         """On a worker thread: the libvirt call; its error in one line, "" if none."""
         try:
-            dom = self._conn.conn.lookupByUUIDString(uuid)
+            if self._route is not None:
+                dom = self._route(key)
+            else:
+                assert self._conn is not None, "__init__ checked: a connection or a route"
+                dom = self._conn.conn.lookupByUUIDString(key)
             getattr(dom, ACTIONS[action].method)()
         except libvirt.libvirtError as err:
             return f"{action} {name}: {err.get_error_message()}"

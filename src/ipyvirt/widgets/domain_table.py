@@ -19,32 +19,18 @@ import libvirt
 import traitlets
 
 from ipyvirt.connection import Connection
-from ipyvirt.domains import (
-    COLUMNS,
-    DomainRow,
-    query_all_with_handles,
-    query_domain,
-    shown_reason,
-)
-from ipyvirt.hub import Event
+from ipyvirt.domains import COLUMNS, DomainRow
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.domain_table import ALL_STATES, DomainTableModel
-from ipyvirt.models.offloop import OffLoop
-from ipyvirt.names import DOMAIN_STATES, state_name
+from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
-from ipyvirt.widgets.base import Coalescer, Repeater
+from ipyvirt.widgets.host_rows import HostRows
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["DomainTable"]
 
-# lifecycle events after which only a domain's state and reason differ
-_STATE_ONLY = frozenset({"suspended", "resumed", "pmsuspended"})
-
 log = logging.getLogger("ipyvirt")
-
-#: (state, reason) by domain name from the bulk call; whole rows (None: gone) by name
-_Read = tuple[dict[str, tuple[int, int]], dict[str, "tuple[DomainRow, libvirt.virDomain] | None"]]
 
 
 def _lean(source: str, *, css: bool = False) -> str:
@@ -64,11 +50,12 @@ def _js_comment(line: str) -> bool:
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
     """A row as the view gets it: a list, not a dict (a page of 50 rows is ~5 KiB, not 10).
-    The order is the one domain_table.js reads (see its SELECTED). libvirt's reason
-    "unknown" tells a reader nothing: the view shows no reason instead."""
+    The order is the one domain_table.js reads (see its SELECTED); a fleet's row has its
+    host last. libvirt's reason "unknown" tells a reader nothing: the view shows no reason
+    instead."""
     reason = "" if row.reason == "unknown" else row.reason
     return [
-        row.uuid,
+        row.key,
         row.name,
         row.id,
         row.state,
@@ -78,6 +65,7 @@ def _cells(row: DomainRow, selected: bool) -> list[object]:
         int(row.autostart),  # 1 and 0: four bytes fewer than true and false, 50 times over
         int(row.persistent),
         int(selected),
+        *([row.host] if row.host else []),
     ]
 
 
@@ -124,126 +112,59 @@ class DomainTable(View):
         self.model = DomainTableModel(page_size)  # first: a bad page_size opens no comm
         super().__init__(states=[ALL_STATES, *DOMAIN_STATES])
         self._live(conn)
-        rt = self._rt
-        # libvirt keeps a connection open while any of its domain handles lives: the widget,
-        # not the model, holds them (the model holds plain data only)
-        self._handles: dict[str, libvirt.virDomain] = {}
+        self._interval, self._resync_every = interval, resync
+        #: the rows of each connection shown, by host ("" alone in a one-host table)
+        self._sources: dict[str, HostRows] = {}
         try:
-            self._load(query_all_with_handles(self.conn.reader))
+            self._add_source(self.conn, "").load_now()
         except BaseException:
             self.close()  # and the Connection made for this table alone
             raise
-        #: domain name -> whether it needs a full re-read (False: its state alone)
-        self._dirty: dict[str, bool] = {}
-        #: why the table is stale ("connection closed (eof)"), "" while it is live
-        self._closed = ""
-        self._reads = OffLoop(rt.main_loop, name="ipyvirt-table")
-        self._want_all = False
-        self._coalescer = Coalescer(rt.main_loop, interval, self._flush)
-        # libvirt sends no event for some changes (autostart): re-read everything now and then
-        self._resync = Repeater(rt.main_loop, resync, self._resync_all)
+        self._sources[""].start()
         self.actions = ActionBar(
             self.conn,
             self._selected_domains,
-            rt,
+            self._rt,
             enabled=actions,
-            why_not=self.model.why_not,
+            why_not=self._why_not,
             changed=self._show,
         )
         self._openers: list[Callable[[str], object]] = []
         self.model.listen(lambda change: self._show())
-        self._subscription = self.conn.subscribe(self._on_event, families=["domain", "connection"])
-        self._resync.start()
         self._show()
 
-    # -- events ---------------------------------------------------------------------------------
+    def _why_not(self, action: str, targets: list[DomainRow] | None = None) -> str:
+        """Why *action* does not apply to the selection shown, one line ("" if it does)."""
+        return self.model.why_not(action, targets)
 
-    def _on_event(self, event: Event) -> None:
-        if event.kind == "close":
-            self._closed = f"connection closed ({event.detail})"
-            self._show()
-            return
-        if event.kind == "reconnect":
-            # registrations are back already: what changed while we were away shows now
-            self._closed = ""
-            self._dirty.clear()
-            self._resync_all()
-            return
-        # a pause or a resume changes the state alone: one bulk stats call re-reads those
-        state_only = event.kind == "lifecycle" and event.name in _STATE_ONLY
-        self._dirty[event.subject] = self._dirty.get(event.subject, False) or not state_only
-        self._coalescer.poke()
+    def _look(self) -> dict[str, object]:
+        """The ``look`` trait: the filters and sort in force."""
+        model = self.model
+        return {
+            "name_filter": model.name_filter,
+            "state_filter": model.state_filter,
+            "sort": model.sort,
+            "descending": model.descending,
+        }
 
-    def _load(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]]) -> None:
-        self._handles = {u: dom for u, (_, dom) in rows.items()}
-        self.model.load(row for row, _ in rows.values())
+    def _add_source(self, conn: Connection, host: str) -> HostRows:
+        source = HostRows(
+            conn,
+            self.model,
+            self._rt,
+            host=host,
+            interval=self._interval,
+            resync=self._resync_every,
+            changed=self._show,
+        )
+        self._sources[host] = source
+        return source
 
-    # Reading libvirt blocks (an RPC per call; behind thousands of queued events on a busy
-    # daemon socket, for a while): self._reads (an OffLoop, its invariants beside it) runs
-    # one read at a time on a worker and applies it on the main loop, also when the read
-    # raises. What became dirty meanwhile is read next; a failed read is logged and its
-    # domains are read again at their next event or the next full re-read (resync), not
-    # at once: a read that fails for good must not spin.
-
-    def _flush(self) -> None:
-        if self._reads.busy:
-            return  # the read under way pokes again when it is applied
-        dirty, self._dirty = self._dirty, {}
-        states = {}
-        for name, whole in dirty.items():
-            uuid = self.model.uuid_of(name)
-            if not whole and uuid is not None and uuid in self._handles:
-                states[name] = self._handles[uuid]
-        full = [n for n in dirty if n not in states]
-        reader = self.conn.reader
-        self._reads.submit(lambda: _read(reader, states, full), self._apply, self._failed)
-
-    def _apply(self, read: _Read) -> None:
-        states, rows = read
-        with self.model.batch():  # one redraw for the whole read
-            for name, (state, reason) in states.items():
-                self.model.set_state(name, state_name(state), shown_reason(state, reason))
-            for name, found in rows.items():
-                self._put(name, found)
-        self._after_read()
-
-    def _failed(self, err: BaseException) -> None:
-        log.error("ipyvirt: re-reading domains failed", exc_info=err)
-        self._after_read()
-
-    def _after_read(self) -> None:
-        """After a read: the full re-read asked for meanwhile, else what became dirty."""
-        if self._want_all:
-            self._resync_all()
-        elif self._dirty:
-            self._coalescer.poke()
-
-    def _put(self, name: str, found: tuple[DomainRow, libvirt.virDomain] | None) -> None:
-        old = self.model.uuid_of(name)
-        if old is not None:
-            self._handles.pop(old, None)
-        if found is not None:
-            self._handles[found[0].uuid] = found[1]
-        self.model.put(name, None if found is None else found[0])
-
-    def _resync_all(self) -> None:
-        if self._closed:
-            return  # nothing to read until the connection is back
-        if self._reads.busy:
-            self._want_all = True  # after the read under way
-            return
-        self._want_all = False
-        reader = self.conn.reader
-        self._reads.submit(lambda: _read_all(reader), self._apply_all, self._failed_all)
-
-    def _apply_all(self, rows: dict[str, tuple[DomainRow, libvirt.virDomain]] | None) -> None:
-        if rows is not None:
-            self._load(rows)
-        self._after_read()
-
-    def _failed_all(self, err: BaseException) -> None:
-        log.error("ipyvirt: re-reading every domain failed", exc_info=err)
-        self._after_read()
+    @property
+    def _closed(self) -> str:
+        """Why the table is stale ("connection closed (eof)"), "" while it is live."""
+        source = self._sources.get("")
+        return source.closed if source is not None else ""
 
     # -- what the view asks for (on the main loop) ----------------------------------------------
 
@@ -260,6 +181,7 @@ class DomainTable(View):
             model.look(
                 name_filter=content.get("name_filter"),
                 state_filter=content.get("state_filter"),
+                host_filter=self._host_filter(content.get("host_filter")),
             )
         elif do == "sort":
             key = str(content["key"])
@@ -284,6 +206,12 @@ class DomainTable(View):
         else:
             raise ValueError(f"unknown request {do!r}")
 
+    def _host_filter(self, value: object) -> str | None:
+        """A host filter the view asked for, checked (a one-host table has none)."""
+        if value is not None:
+            raise ValueError("this table shows one host")
+        return None
+
     # -- the view -------------------------------------------------------------------------------
 
     def _show(self) -> None:
@@ -297,25 +225,20 @@ class DomainTable(View):
         model = self.model
         view = model.view()
         shown = model.shown(view)
-        targets = [r for r in view if r.uuid in model.selected]
+        targets = [r for r in view if r.key in model.selected]
         with self.hold_sync():
-            self.page_rows = [_cells(r, r.uuid in model.selected) for r in shown]
+            self.page_rows = [_cells(r, r.key in model.selected) for r in shown]
             self.pager = {
                 "label": model.page_label(view) if view else "",  # no "0 of 0": see empty
                 "page": model.page,
                 "pages": max(1, -(-len(view) // model.page_size)),
             }
-            self.look = {
-                "name_filter": model.name_filter,
-                "state_filter": model.state_filter,
-                "sort": model.sort,
-                "descending": model.descending,
-            }
+            self.look = self._look()
             self.summary = self._summary_text()
             self.empty = model.empty_text() if not view else ""
             self.selection = {"selected": len(targets), "shown": len(view)}
             self.buttons = (
-                {a: self.actions.reason(a, lambda a: model.why_not(a, targets)) for a in ACTIONS}
+                {a: self.actions.reason(a, lambda a: self._why_not(a, targets)) for a in ACTIONS}
                 if self.actions.enabled
                 else {}
             )
@@ -326,8 +249,8 @@ class DomainTable(View):
         return self.model.summary(self.conn.name, self._closed)
 
     def _selected_domains(self) -> list[tuple[str, str]]:
-        """(uuid, name) of the selected domains the filter shows, in table order."""
-        return [(r.uuid, r.name) for r in self.model.targets()]
+        """(key, name) of the selected domains the filter shows, in table order."""
+        return [(r.key, r.name) for r in self.model.targets()]
 
     def on_open(self, opener: Callable[[str], object]) -> None:
         """Call ``opener(name)`` when the user clicks a domain's name (on the main loop);
@@ -350,13 +273,7 @@ class DomainTable(View):
     @property
     def settled(self) -> bool:
         """No event is waiting to be shown, and no action is running."""
-        return (
-            not self._dirty
-            and not self._coalescer.pending
-            and not self._reads.busy
-            and not self._want_all
-            and not self.actions.busy
-        )
+        return all(s.settled for s in self._sources.values()) and not self.actions.busy
 
     def __repr__(self) -> str:
         shown = self.model.shown()
@@ -377,45 +294,9 @@ class DomainTable(View):
         return bundle
 
     def _closing(self) -> None:
-        # a read under way uses the connection: let it end before anyone may close that
-        for part in ("_reads", "actions"):
-            if hasattr(self, part):  # a table whose first read failed has neither
-                getattr(self, part).close()
-        # libvirt keeps a connection open while any of its domain handles lives
-        self._handles.clear()
-        if hasattr(self, "_coalescer"):
-            self._coalescer.cancel()
-            self._resync.cancel()
-        if hasattr(self, "_subscription"):
-            self._subscription.cancel()
-
-
-def _read(
-    reader: libvirt.virConnect, states: dict[str, libvirt.virDomain], full: list[str]
-) -> _Read:
-    """On the worker: the states of *states* in one call, whole rows for the rest."""
-    found: dict[str, tuple[int, int]] = {}
-    if states:
-        try:
-            for dom, values in reader.domainListGetStats(
-                list(states.values()), libvirt.VIR_DOMAIN_STATS_STATE
-            ):
-                if "state.state" in values:
-                    found[dom.name()] = (values["state.state"], values.get("state.reason", 0))
-        except libvirt.libvirtError:
-            pass  # one of them is gone: the rest are read one by one below
-    rows: dict[str, tuple[DomainRow, libvirt.virDomain] | None] = {}
-    for name in [*full, *(n for n in states if n not in found)]:
-        try:
-            dom = reader.lookupByName(name)
-            rows[name] = (query_domain(dom), dom)
-        except libvirt.libvirtError:
-            rows[name] = None  # undefined, or a transient domain that stopped: gone
-    return found, rows
-
-
-def _read_all(reader: libvirt.virConnect) -> dict[str, tuple[DomainRow, libvirt.virDomain]] | None:
-    try:
-        return query_all_with_handles(reader)
-    except libvirt.libvirtError:
-        return None  # closed meanwhile: its close event tells
+        # a read or an action under way uses the connection: let it end before anyone may
+        # close that; libvirt keeps a connection open while any of its domain handles lives
+        for source in getattr(self, "_sources", {}).values():
+            source.close()
+        if hasattr(self, "actions"):  # a table whose first read failed has none
+            self.actions.close()

@@ -8,6 +8,7 @@ import libvirt
 import traitlets
 
 from ipyvirt.connection import Connection
+from ipyvirt.fleet import Fleet
 from ipyvirt.hub import Event
 from ipyvirt.models.event_history import (
     ALL_FAMILIES,
@@ -35,6 +36,9 @@ class EventLog(View):
     (:attr:`ipyvirt.Connection.history`). What it shows lives in ``model``
     (:class:`~ipyvirt.models.event_history.EventHistory`); the view's filters reach it as
     requests (``{"do": "look", "family": ..., "subject": ...}``), as :meth:`look` does.
+
+    *conn* may be an :class:`ipyvirt.Fleet`: then one log of every host's events, with a
+    host column (hosts that connect later too).
     """
 
     _esm = esm("event_log")
@@ -60,7 +64,7 @@ class EventLog(View):
 
     def __init__(
         self,
-        conn: Connection | libvirt.virConnect,
+        conn: Connection | libvirt.virConnect | Fleet,
         *,
         capacity: int = 10_000,
         visible: int = 50,
@@ -70,22 +74,40 @@ class EventLog(View):
     ) -> None:
         wanted = None if families is None else set(families)
         offered = [ALL_FAMILIES, *(f for f in FILTER_FAMILIES[1:] if wanted is None or f in wanted)]
-        super().__init__(columns=list(COLUMNS), families=offered)
+        fleet = conn if isinstance(conn, Fleet) else None
+        columns = [COLUMNS[0], "host", *COLUMNS[1:]] if fleet else list(COLUMNS)
+        super().__init__(columns=columns, families=offered)
         try:
             with self.hold_sync():  # what it starts with goes in one message
-                self._live(conn)
+                self._live(None if fleet else conn)
+                self._fleet = fleet
                 earlier: list[Event] = []
                 if history:
-                    earlier = [e for e in self.conn.history if wanted is None or e.family in wanted]
+                    earlier = [e for e in self._history() if wanted is None or e.family in wanted]
                 self.model = EventHistory(capacity, earlier)
                 self._visible = visible
-                self.uri = self.conn.uri
+                self.uri = f"the fleet's {len(fleet)} hosts" if fleet else self.conn.uri
                 self._coalescer = Coalescer(self._rt.main_loop, interval, self._show)
-                self._subscription = self.conn.subscribe(self._on_event, families=families)
+                source = fleet if fleet is not None else self.conn
+                self._subscription = source.subscribe(self._on_event, families=families)
                 self._show()
         except BaseException:  # a bad argument: no comm left open, no connection either
             self.close()
             raise
+
+    def _history(self) -> list[Event]:
+        """What the connection (every host's) recorded, oldest first."""
+        if self._fleet is None:
+            return list(self.conn.history)
+        hosts = self._fleet.connections().values()
+        return sorted((e for c in hosts for e in c.history), key=lambda e: e.seq)
+
+    def _row(self, event: Event) -> list[object]:
+        """*event* as the view's row: its key (``seq``), then its cells."""
+        cells = event_row(event)
+        if self._fleet is not None:
+            return [event.seq, cells[0], event.connection, *cells[1:]]
+        return [event.seq, *cells]
 
     @property
     def events(self) -> Ring[Event]:
@@ -131,7 +153,7 @@ class EventLog(View):
         return self.model.newest(self._visible)
 
     def _show(self) -> None:
-        rows = [[e.seq, *event_row(e)] for e in self.newest()]
+        rows = [self._row(e) for e in self.newest()]
         # one message for what changed (traitlets sends nothing for an equal value)
         with self.hold_sync():
             self.rows = rows
@@ -141,9 +163,11 @@ class EventLog(View):
     def __repr__(self) -> str:
         shown = self.newest()
         # the text form leaves the clock out: it would make every printed log differ
-        rows = tuple(event_row(e)[1:] for e in shown)
-        title = f"EventLog on {self.conn.name}: {self.model.status()}"
-        return repr(Table(COLUMNS[1:], rows, title))
+        rows = tuple(tuple(self._row(e)[2:]) for e in shown)
+        columns = tuple(self.columns[1:])
+        where = "the fleet" if self._fleet is not None else self.conn.name
+        title = f"EventLog on {where}: {self.model.status()}"
+        return repr(Table(columns, rows, title))
 
     def _closing(self) -> None:
         # also after a failed __init__: only what was made

@@ -1,9 +1,10 @@
 // The domain table's view (ipyvirt.widgets.DomainTable): draws the page the kernel sends,
 // asks the kernel for everything else (filter, sort, page, selection, actions).
 
-// A row as the kernel sends it (domain_table.py's _cells): [uuid, name, id, state, reason,
-// vcpus, memory MiB, autostart, persistent, selected]
+// A row as the kernel sends it (domain_table.py's _cells): [key, name, id, state, reason,
+// vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last
 const SELECTED = 9;
+const HOST = 10;
 // [header, index in a row, sort key (none: not sortable), numeric]
 const COLUMNS = [
   ["name", 1, "name"],
@@ -50,8 +51,13 @@ function render({ model, el }) {
       ask(model, "look", { state_filter: state.value, name_filter: name.value });
     },
   });
+  // a fleet's table (the hosts trait not empty): a host filter, and a host column
+  const host = h("select", {
+    class: "ipyvirt-host", "aria-label": "filter by host",
+    onchange: () => ask(model, "look", { host_filter: host.value }),
+  });
   const summary = h("div", { class: "ipyvirt-summary" });
-  const top = h("div", { class: "ipyvirt-bar" }, name, state);
+  const top = h("div", { class: "ipyvirt-bar" }, name, state, host);
 
   // -- the table --
   const all = h("input", {
@@ -62,15 +68,18 @@ function render({ model, el }) {
       ask(model, "select_all", { on: selected < shown });
     },
   });
-  const heads = COLUMNS.map(([text, , key, num]) =>
+  const fleet = () => get("hosts")?.length > 0;
+  const columns = () => (fleet() ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
+  const head = (text, key, num) =>
     h("th", { class: num ? "num" : undefined, scope: "col", "data-key": key },
       h("button", {
         class: "ipyvirt-sort", type: "button", title: `sort by ${text}`,
         onclick: () => ask(model, "sort", { key }),
-      }, text, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" }))));
+      }, text, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" })));
+  let heads = [];
+  const headRow = h("tr");
   const body = h("tbody");
-  const table = h("table", { class: "ipyvirt-domains" },
-    h("thead", {}, h("tr", {}, h("th", { class: "check", scope: "col" }, all), heads)), body);
+  const table = h("table", { class: "ipyvirt-domains" }, h("thead", {}, headRow), body);
   const empty = h("div", { class: "ipyvirt-empty", role: "status" });
 
   // -- pages, actions, outcome --
@@ -90,6 +99,16 @@ function render({ model, el }) {
   el.append(top, summary, table, empty, pager, bar, confirm, outcome);
 
   const draw = {
+    hosts() {
+      const names = get("hosts") || [];
+      host.hidden = !names.length;
+      host.replaceChildren(h("option", { value: "" }, "all hosts"),
+        ...names.map((n) => h("option", { value: n }, n)));
+      heads = columns().map(([text, , key, num]) => head(text, key, num));
+      headRow.replaceChildren(h("th", { class: "check", scope: "col" }, all), ...heads);
+      draw.look();
+      draw.page_rows();
+    },
     states() {
       state.replaceChildren(...get("states").map((s) => h("option", { value: s }, s)));
       draw.look();
@@ -101,6 +120,7 @@ function render({ model, el }) {
         name.value = look.name_filter;
       }
       state.value = look.state_filter;
+      host.value = look.host_filter || "";
       for (const th of heads) {
         const on = th.dataset.key === look.sort;
         const dir = look.descending ? "descending" : "ascending";
@@ -123,7 +143,7 @@ function render({ model, el }) {
         });
         return h("tr", { class: `ipyvirt-row${row[SELECTED] ? " selected" : ""}`, "data-state": st, "data-uuid": uuid },
           h("td", { class: "check" }, box),
-          COLUMNS.map(([, i, , num]) => h("td", { class: num ? "num" : undefined },
+          columns().map(([, i, , num]) => h("td", { class: num ? "num" : undefined },
             i === 1 && get("openable") ? h("button", {
               type: "button", class: "ipyvirt-open", title: `open ${row[1]} in depth`,
               onclick: () => ask(model, "open", { uuid }),

@@ -1,7 +1,7 @@
 // ipyvirt.widgets.EventLog: the filters, the status line and the newest matching events.
 // The kernel owns the state (rows, filters, counts); this module draws it and asks for changes.
 
-const EVENT_WIDTHS = { time: "6.5em", family: "7em", subject: "13em", event: "11em", detail: "" };
+const EVENT_WIDTHS = { time: "6.5em", host: "7em", family: "7em", subject: "13em", event: "11em", detail: "" };
 
 function eventLogEmpty(model) {
   if (model.get("kept") === 0) {
@@ -21,7 +21,7 @@ function eventLogEmpty(model) {
 }
 
 function eventLogRow(cells, columns) {
-  return h("tr", { "data-family": cells[1] }, columns.map((name, i) => {
+  return h("tr", { "data-family": cells[columns.indexOf("family")] }, columns.map((name, i) => {
     const text = cells[i];
     if (name === "family") {
       return h("td", { class: "ipyvirt-ev-family" },

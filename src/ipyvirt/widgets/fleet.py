@@ -1,0 +1,213 @@
+"""A fleet's live views: one domain table over every host, the hosts' health, one event log,
+together in :class:`FleetDashboard`.
+
+Built on the one-host widgets, not beside them: :class:`FleetTable` is a
+:class:`~ipyvirt.widgets.DomainTable` whose model holds every host's rows (with a host
+column, a host filter and sort: :class:`~ipyvirt.models.domain_table.DomainTableModel`),
+kept by one :class:`~ipyvirt.widgets.host_rows.HostRows` per connected host, its actions
+routed to each row's host; the event log is an :class:`~ipyvirt.widgets.EventLog` of the
+fleet (a host column). Each is one comm; the dashboard adds one for its tabs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import ipywidgets as widgets
+import libvirt
+import traitlets
+
+from ipyvirt.domains import COLUMNS, DomainRow
+from ipyvirt.fleet import Fleet
+from ipyvirt.fleet_host import HEALTH_COLUMNS, FleetHost
+from ipyvirt.models.domain_table import ALL_HOSTS, ALL_STATES, DomainTableModel
+from ipyvirt.names import DOMAIN_STATES
+from ipyvirt.tables import Table
+from ipyvirt.widgets.actions import ActionBar
+from ipyvirt.widgets.base import LIVE, Coalescer, Repeater
+from ipyvirt.widgets.domain_table import DomainTable, _lean
+from ipyvirt.widgets.event_log import EventLog
+from ipyvirt.widgets.view import View, css, esm
+
+__all__ = ["FleetDashboard", "FleetHealth", "FleetTable"]
+
+
+class FleetTable(DomainTable):
+    """Every domain of every host of *fleet* in one table: a host column (sortable, which
+    groups the rows by host), a host filter, and actions each run on its row's host. Hosts
+    that connect later join it; removed ones leave it. One comm."""
+
+    #: the hosts, for the view's host filter and column (a one-host table has none)
+    hosts: traitlets.List[str] = traitlets.List().tag(sync=True)
+
+    def __init__(
+        self,
+        fleet: Fleet,
+        *,
+        page_size: int = 25,
+        interval: float = 0.05,
+        resync: float = 30.0,
+        actions: bool = True,
+    ) -> None:
+        self.model = DomainTableModel(page_size)  # first: a bad page_size opens no comm
+        View.__init__(self, states=[ALL_STATES, *DOMAIN_STATES])
+        self._live(None)
+        self.fleet = fleet
+        self._interval, self._resync_every = interval, resync
+        self._sources = {}
+        self.actions = ActionBar(
+            None,
+            self._selected_domains,
+            self._rt,
+            enabled=actions,
+            why_not=self._why_not,
+            changed=self._show,
+            route=self._route,
+        )
+        self.model.listen(lambda change: self._show())
+        # probes change a host every few seconds: what the table says of hosts, coalesced
+        self._host_news = Coalescer(self._rt.main_loop, 0.5, self._follow_hosts)
+        fleet.listen(self._host_changed)
+        self._follow_hosts()
+
+    def _host_changed(self, host: FleetHost) -> None:
+        if self._shut:
+            return
+        if host.removed and host.name in self._sources:
+            # now, before the fleet closes its connection: a read under way ends first
+            self._sources.pop(host.name).close(forget=True)
+        self._host_news.poke()
+
+    def _follow_hosts(self) -> None:
+        """Rows for every connected host, none for removed ones; the view's host list."""
+        hosts = self.fleet.hosts
+        for name in [n for n in self._sources if n not in hosts]:
+            self._sources.pop(name).close(forget=True)
+        for name, host in hosts.items():
+            if host.connection is not None and name not in self._sources:
+                source = self._add_source(host.connection, name)
+                source.resync_all()  # off the loop: a slow host delays only its own rows
+                source.start()
+        if self.model.host_filter not in (ALL_HOSTS, *hosts):
+            self.model.look(host_filter=ALL_HOSTS)
+        self.hosts = sorted(hosts)
+        self._show()
+
+    def _route(self, key: str) -> libvirt.virDomain:
+        """On an action's worker: the domain *key* names, on its host's connection."""
+        name, _, uuid = key.partition("/")
+        host = self.fleet.hosts.get(name)
+        if host is None or host.connection is None:
+            raise libvirt.libvirtError(f"host {name} is not connected")
+        return host.connection.conn.lookupByUUIDString(uuid)
+
+    def _why_not(self, action: str, targets: list[DomainRow] | None = None) -> str:
+        targets = self.model.targets() if targets is None else targets
+        readonly = sorted({r.host for r in targets if self._readonly(r.host)})
+        if readonly:
+            return f"read-only host {', '.join(readonly)}: %virt fleet add --rw to act"
+        return self.model.why_not(action, targets)
+
+    def _readonly(self, name: str) -> bool:
+        host = self.fleet.hosts.get(name)
+        return host is None or host.readonly
+
+    def _look(self) -> dict[str, object]:
+        return {**super()._look(), "host_filter": self.model.host_filter}
+
+    def _host_filter(self, value: object) -> str | None:
+        if value is None:
+            return None
+        if value != ALL_HOSTS and value not in self.fleet.hosts:
+            raise ValueError(f"no host named {value!r}")
+        return str(value)
+
+    @property
+    def _closed(self) -> str:
+        stale = [n for n, s in sorted(self._sources.items()) if s.closed]
+        return f"{', '.join(stale)} disconnected" if stale else ""
+
+    def _summary_text(self) -> str:
+        n = len(self.fleet.hosts)
+        where = f"{n} host{'s' * (n != 1)} ({len(self._sources)} connected)"
+        return self.model.summary(where, self._closed)
+
+    def __repr__(self) -> str:
+        shown = self.model.shown()
+        rows = tuple((r.host, *r.cells()) for r in shown)
+        table = Table(("host", *COLUMNS), rows, f"FleetTable: {self._summary_text()}")
+        more = len(self.model.view()) - len(shown)
+        return repr(table) + (f"\n{self.model.page_label()} shown" if more else "")
+
+    def _closing(self) -> None:
+        if hasattr(self, "_host_news"):
+            self._host_news.cancel()
+            self.fleet.unlisten(self._host_changed)
+        super()._closing()
+
+
+class FleetHealth(View):
+    """A row per host of *fleet*: ``%virt fleet list`` live, redrawn every *interval*
+    seconds (traitlets sends nothing while nothing changed). One comm."""
+
+    _esm = _lean(esm("fleet_health"))
+    _css = _lean(css("fleet_health"), css=True)
+
+    columns: traitlets.List[str] = traitlets.List().tag(sync=True)
+    rows: traitlets.List[list[object]] = traitlets.List().tag(sync=True)
+    title = traitlets.Unicode().tag(sync=True)
+    note = traitlets.Unicode().tag(sync=True)
+
+    def __init__(self, fleet: Fleet, *, interval: float = 1.0) -> None:
+        super().__init__(columns=list(HEALTH_COLUMNS))
+        self._live(None)
+        self.fleet = fleet
+        self._repeater = Repeater(self._rt.main_loop, interval, self._show)
+        self._repeater.start()
+        self._show()
+
+    def _show(self) -> None:
+        if self._shut:
+            return
+        table = self.fleet.list()
+        with self.hold_sync():
+            self.rows = [[str(c) for c in row] for row in table.rows]
+            self.title = table.title
+            self.note = table.note
+
+    def __repr__(self) -> str:
+        return repr(self.fleet.list())
+
+    def _closing(self) -> None:
+        if hasattr(self, "_repeater"):
+            self._repeater.cancel()
+
+
+class FleetDashboard(widgets.Tab):  # type: ignore[misc]
+    """Tabs: every host's domains (with actions), the hosts' health, the fleet's events."""
+
+    # no Layout widget (a comm of its own) for the tabs either, as for every view
+    layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
+        sync=True, **widgets.widget_serialization
+    )
+
+    def __init__(self, fleet: Fleet, **table: Any) -> None:
+        self.fleet = fleet
+        self.table = FleetTable(fleet, **table)
+        self.health = FleetHealth(fleet)
+        self.event_log = EventLog(fleet, history=True)
+        parts = [self.table, self.health, self.event_log]
+        super().__init__(parts, titles=("domains", "hosts", "events"))
+        self._shut = False
+        LIVE.add(self)
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(part) for part in (self.table, self.health, self.event_log))
+
+    def close(self) -> None:
+        if getattr(self, "_shut", True):
+            return  # closed, or never made whole
+        self._shut = True
+        for part in (self.table, self.health, self.event_log):
+            part.close()
+        super().close()
