@@ -170,3 +170,61 @@ def test_domain_states_are_listed_once() -> None:
     assert DOMAIN_STATES[-1] == "nostate" and len(set(DOMAIN_STATES)) == 8
     assert {s for a in ACTIONS.values() for s in a.states} <= set(DOMAIN_STATES)
     assert isinstance(DomainRow, type)
+
+
+def _fresh(model: DomainTableModel) -> tuple[list[str], list[str], str]:
+    """The view, the targets and the summary as a model made now from the same rows and
+    looks would show them: what the kept view, patched in place, must always equal."""
+    other = DomainTableModel(model.page_size)
+    other.load(model.rows.values())
+    other.look(
+        name_filter=model.name_filter,
+        state_filter=model.state_filter,
+        host_filter=model.host_filter,
+        sort=model.sort,
+        descending=model.descending,
+    )
+    other.selected = set(model.selected)
+    return (
+        [r.key for r in other.view()],
+        [r.key for r in other.targets()],
+        other.summary("h"),
+    )
+
+
+def test_the_kept_view_always_equals_one_made_afresh() -> None:
+    import random
+
+    rnd = random.Random(11)
+    states = list(DOMAIN_STATES[:4])
+    model = DomainTableModel(5)
+
+    def row(i: int, state: str) -> DomainRow:
+        host = "ab"[i % 2]
+        return DomainRow(f"u{i}", f"d{i:03}", i, state, "x", 1, 64, False, True, host)
+
+    model.load(row(i, rnd.choice(states)) for i in range(60))
+    for step in range(3000):
+        pick = rnd.random()
+        i = rnd.randrange(80)
+        name, host = f"d{i:03}", "ab"[i % 2]
+        if pick < 0.6:  # the common case: a state change of one domain
+            model.set_state(name, rnd.choice(states), rnd.choice("xyz"), host)
+        elif pick < 0.7:
+            model.put(name, None if rnd.random() < 0.3 else row(i, rnd.choice(states)), host)
+        elif pick < 0.8:
+            model.look(
+                name_filter=rnd.choice(["", "d0", "1", "d05"]),
+                state_filter=rnd.choice(["all states", *states]),
+                host_filter=rnd.choice(["", "a", "b"]),
+                sort=rnd.choice(["name", "state", "reason", "id", "host"]),
+                descending=rnd.random() < 0.5,
+            )
+        elif pick < 0.9:
+            model.select(model.key_of(name, host) or "none", rnd.random() < 0.7)
+        elif pick < 0.95:
+            model.select_all(rnd.random() < 0.5)
+        else:
+            model.load((row(j, rnd.choice(states)) for j in range(rnd.randrange(70))), None)
+        got = ([r.key for r in model.view()], [r.key for r in model.targets()], model.summary("h"))
+        assert got == _fresh(model), f"step {step}"

@@ -70,6 +70,15 @@ class DomainTableModel:
         self.selected: set[str] = set()
         self._listeners: list[Callable[[Change], object]] = []
         self._batch: Change | None = None
+        # The filtered, sorted view, kept between redraws: a redraw of 10,000 rows for one
+        # domain's pause must not filter, sort and count them all again. It is valid while
+        # _view_key (the rows' version and how they are looked at) is what it was made for;
+        # a state change a view's order and filter do not depend on patches it in place.
+        self._version = 0
+        self._view: list[DomainRow] = []
+        self._view_at: dict[str, int] = {}
+        self._view_key: tuple[Any, ...] | None = None
+        self._counts: dict[str, int] | None = None
 
     # -- listening ------------------------------------------------------------------------------
 
@@ -110,6 +119,7 @@ class DomainTableModel:
         delta: dict[str, dict[str, Any] | None] = {k: None for k in self.rows if k not in new}
         delta.update({k: asdict(r) for k, r in new.items() if self.rows.get(k) != r})
         self.rows = new
+        self._rows_changed()
         self._by_name = {(r.host, r.name): k for k, r in new.items()}
         self.selected &= new.keys()
         self._changed(Change(delta, view=True))
@@ -121,6 +131,7 @@ class DomainTableModel:
         if old is not None and (row is None or old != row.key):
             del self.rows[old]
             delta[old] = None
+            self._rows_changed()
         if row is not None:
             stale = self.rows.get(row.key)
             if stale is not None and stale.name != row.name:  # renamed
@@ -128,6 +139,7 @@ class DomainTableModel:
             if stale != row:
                 self.rows[row.key] = row
                 delta[row.key] = asdict(row)
+                self._rows_changed()
             self._by_name[(row.host, row.name)] = row.key
         self.selected &= self.rows.keys()
         self._changed(Change(delta, view=True))
@@ -137,10 +149,35 @@ class DomainTableModel:
         key = self.key_of(name, host)
         if key is None:
             return
-        row = replace(self.rows[key], state=state, reason=reason)
-        if row != self.rows[key]:
+        old = self.rows[key]
+        row = replace(old, state=state, reason=reason)
+        if row != old:
             self.rows[key] = row
+            self._patch(old, row)
             self._changed(Change({key: asdict(row)}, view=True))
+
+    def _rows_changed(self) -> None:
+        self._version += 1
+        self._counts = None
+
+    def _patch(self, old: DomainRow, row: DomainRow) -> None:
+        """*old* became *row*, which differs in state and reason only: patch the kept view
+        and counts where they do not depend on those, else let them be made again."""
+        if self._counts is not None:
+            self._counts[old.state] -= 1
+            self._counts[row.state] = self._counts.get(row.state, 0) + 1
+        at = self._view_at.get(row.key)
+        if (
+            self._view_key == self._looks()
+            and self.sort not in ("state", "reason")
+            and self.state_filter == ALL_STATES
+            and at is not None
+        ):
+            self._view[at] = row
+            return
+        if self._view_key == self._looks() and at is None and not self.shows(row):
+            return  # not in the view before, nor now
+        self._version += 1
 
     def key_of(self, name: str, host: str = "") -> str | None:
         """The key of the domain called *name* on *host* (its UUID in a one-host table)."""
@@ -194,11 +231,35 @@ class DomainTableModel:
             and self.host_filter in (ALL_HOSTS, row.host)
         )
 
+    def _looks(self) -> tuple[Any, ...]:
+        return (
+            self._version,
+            self.name_filter,
+            self.state_filter,
+            self.host_filter,
+            self.sort,
+            self.descending,
+        )
+
     def view(self) -> list[DomainRow]:
-        """The rows that pass the filter, sorted."""
-        rows = [r for r in self.rows.values() if self.shows(r)]
-        rows.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
-        return rows
+        """The rows that pass the filter, sorted; kept until the rows or the way they are
+        looked at change (do not change the list)."""
+        looks = self._looks()
+        if looks != self._view_key:
+            text = self.name_filter.strip().lower()
+            state, host = self.state_filter, self.host_filter
+            rows = [
+                r
+                for r in self.rows.values()
+                if text in r.name.lower()
+                and state in (ALL_STATES, r.state)
+                and host in (ALL_HOSTS, r.host)
+            ]
+            rows.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
+            self._view = rows
+            self._view_at = {r.key: i for i, r in enumerate(rows)}
+            self._view_key = looks
+        return self._view
 
     @property
     def pages(self) -> int:
@@ -238,9 +299,11 @@ class DomainTableModel:
 
     def summary(self, where: str, closed: str = "") -> str:
         """ "4 domains on test:///default (1 running, 3 shutoff)", and why it is stale."""
-        counts: dict[str, int] = {}
-        for r in self.rows.values():
-            counts[r.state] = counts.get(r.state, 0) + 1
+        if self._counts is None:
+            self._counts = {}
+            for r in self.rows.values():
+                self._counts[r.state] = self._counts.get(r.state, 0) + 1
+        counts = {state: n for state, n in self._counts.items() if n}
         states = ", ".join(f"{counts[s]:,} {s}" for s in DOMAIN_STATES if s in counts)
         n = len(self.rows)
         text = f"{n:,} domain{'s' * (n != 1)} on {where}"
@@ -262,9 +325,14 @@ class DomainTableModel:
         self.selected = self.selected | shown if on else self.selected - shown
         self._changed(Change(view=True))
 
-    def targets(self) -> list[DomainRow]:
-        """The selected rows the filter shows, in view order: what an action acts on."""
-        return [r for r in self.view() if r.key in self.selected]
+    def targets(self, view: list[DomainRow] | None = None) -> list[DomainRow]:
+        """The selected rows the filter shows, in view order: what an action acts on.
+        *view*: :meth:`view`, when the caller has it already."""
+        if not self.selected:
+            return []
+        view = self.view() if view is None else view
+        at = self._view_at if view is self._view else {r.key: i for i, r in enumerate(view)}
+        return [view[i] for i in sorted(at[k] for k in self.selected if k in at)]
 
     def applicable(self, action: str) -> bool:
         """*action* applies to every selected domain the filter shows (and there is one)."""

@@ -225,7 +225,7 @@ class DomainTable(View):
         model = self.model
         view = model.view()
         shown = model.shown(view)
-        targets = [r for r in view if r.key in model.selected]
+        targets = model.targets(view)
         with self.hold_sync():
             self.page_rows = [_cells(r, r.key in model.selected) for r in shown]
             self.pager = {
