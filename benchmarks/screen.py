@@ -46,21 +46,24 @@ BEFORE = {1_000: "21 / 31", 10_000: "30 / 101"}  # p50 / max ms, the issue's run
 TARGET_ROW = 2  # the domain changed: the third row of the first page (sorted by name)
 WAIT_S = 30.0  # a change not on screen by then is counted lost
 
-# Wraps DomainTable's steps at class level, before the table exists (its subscription holds
+# Wraps the table's steps at class level, before the table exists (its subscription holds
 # the bound _on_event it was made with): each call appends (step, ms since the epoch). The
-# redraw (_show) ends in the comm message, whose own time stamp tells when.
+# reading is HostRows' (one per host the table shows), the redraw DomainTable's; the redraw
+# (_show) ends in the comm message, whose own time stamp tells when.
 TRACE = """
 import time as _time
-from ipyvirt.widgets import domain_table as _dt
+from ipyvirt.widgets import domain_table as _dt, host_rows as _hr
 _trace = []
-def _timed(step):
-    inner = getattr(_dt.DomainTable, step)
+def _timed(cls, step, name=None):
+    inner = getattr(cls, step)
     def timed(self, *args):
-        _trace.append((step, _time.time() * 1000))
+        _trace.append((name or step, _time.time() * 1000))
         return inner(self, *args)
-    setattr(_dt.DomainTable, step, timed)
-for _step in ("_on_event", "_flush", "_apply", "_show", "_resync_all", "_apply_all"):
-    _timed(_step)
+    setattr(cls, step, timed)
+for _step in ("_on_event", "_flush", "_apply", "_apply_all"):
+    _timed(_hr.HostRows, _step)
+_timed(_hr.HostRows, "resync_all", "_resync_all")
+_timed(_dt.DomainTable, "_show")
 """
 #: the kernel's steps of a change, in order (the trace also holds the full re-reads: the
 #: table reads every domain again every 30 s, from _resync_all to _apply_all)
