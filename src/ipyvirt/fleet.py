@@ -24,6 +24,7 @@ run libvirt calls and hand their outcome back (:func:`~ipyvirt.threads.in_thread
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import threading
 from collections.abc import Callable, Iterable
@@ -206,6 +207,29 @@ class Fleet:
                 subs.append(sub)
         return FleetSubscription(self, entry, subs)
 
+    # -- events for analysis ----------------------------------------------------------------
+
+    def events(self) -> builtins.list[tuple[Event, str]]:
+        """The events every connected host kept (its connection's history, *history* of
+        them a host), oldest first, each with its host's URI."""
+        uris = {name: host.uri for name, host in self.hosts.items()}
+        events = [e for c in self.connections().values() for e in c.history]
+        return [(e, uris.get(e.connection, e.connection)) for e in sorted(events, key=_seq)]
+
+    def to_records(self) -> builtins.list[dict[str, Any]]:
+        """:meth:`events` as the ``event`` records a recording holds (``host``: the host's
+        URI, ``connection``: its name in the fleet), JSON-ready."""
+        from ipyvirt.records import event_record
+
+        return [event_record(event, uri) for event, uri in self.events()]
+
+    def to_pandas(self) -> Any:
+        """:meth:`events` as a DataFrame, a row per event (see :func:`ipyvirt.to_pandas`;
+        ``host`` is the host's URI, ``connection`` its name). Needs pandas."""
+        from ipyvirt.records import Entry, entries_frame
+
+        return entries_frame([Entry(event, uri) for event, uri in self.events()])
+
     def listen(self, fn: Callable[[FleetHost], object]) -> None:
         """Call ``fn(host)`` when a host connects, fails, is probed or removed."""
         self._listeners.append(fn)
@@ -247,6 +271,10 @@ class Fleet:
 
     def __repr__(self) -> str:
         return repr(self.list())
+
+
+def _seq(event: Event) -> int:
+    return event.seq
 
 
 class FleetSubscription:

@@ -287,16 +287,21 @@ def to_pandas(source: Recording | Iterable[Event], *, host: str = "") -> pandas.
     *source* is a :class:`Recording` or any events (a :attr:`Connection.history`), whose
     *host* is given. Needs pandas: ``pip install 'ipyvirt[analysis]'``.
     """
+    if isinstance(source, Recording):
+        entries = list(source.entries)
+    else:
+        entries = [Entry(e, host) for e in source]
+    return entries_frame(entries)
+
+
+def entries_frame(entries: list[Entry]) -> pandas.DataFrame:
+    """:func:`to_pandas` of recorded entries, each with its own host."""
     try:
         import pandas as pd
     except ImportError:
         raise ImportError(
             "to_pandas() needs pandas: pip install 'ipyvirt[analysis]' (or pandas)"
         ) from None
-    if isinstance(source, Recording):
-        entries = list(source.entries)
-    else:
-        entries = [Entry(e, host) for e in source]
     events = [e.event for e in entries]
     strings = {
         "host": [e.host for e in entries],

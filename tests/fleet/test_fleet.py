@@ -161,6 +161,18 @@ def test_events_of_every_host_in_one_subscription_and_actions_routed(
             state = libvirt.openReadOnly(d.test_uri).lookupByName("test").state()[0]
             paused = i in (1, 3)
             assert state == (libvirt.VIR_DOMAIN_PAUSED if paused else libvirt.VIR_DOMAIN_RUNNING)
+        # the same events for analysis: records and a DataFrame, a host per row
+        uris = {f"h{i}": d.test_uri for i, d in enumerate(daemons)}
+        suspended = [
+            (r["connection"], r["host"])
+            for r in fleet.to_records()
+            if r["family"] == "domain" and r["name"] == "suspended"
+        ]
+        assert sorted(suspended) == [("h1", uris["h1"]), ("h3", uris["h3"])]
+        frame = fleet.to_pandas()
+        rows = frame[frame["name"] == "suspended"]
+        assert sorted(zip(rows["connection"], rows["host"], strict=True)) == sorted(suspended)
+        assert list(frame["seq"]) == sorted(frame["seq"])  # oldest first, across hosts
         fleet.close()
 
     run(go())
