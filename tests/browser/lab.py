@@ -431,6 +431,12 @@ class LabPage:
             )
         except PlaywrightTimeout:
             raise AssertionError(f"JupyterLab did not wear {name!r} within 30 s") from None
+        # Lab shows its splash screen (orange arcs) over the page while it changes theme:
+        # a screenshot taken before it has faded has it across the view
+        try:
+            self.page.locator("#jupyterlab-splash").wait_for(state="detached", timeout=30_000)
+        except PlaywrightTimeout:
+            raise AssertionError(f"JupyterLab's splash stayed after wearing {name!r}") from None
 
     @staticmethod
     def shoot(view: Locator, path: Path) -> None:

@@ -171,6 +171,12 @@ def test_event_log_and_loop_monitor_in_both_themes(
         assert texts(view_of(jupyter, 5, ".ipyvirt-event-log thead th")) == HEADER
         tabs.filter(has_text=re.compile("^event loop$")).click()
         view_of(jupyter, 5, ".ipyvirt-loop-monitor .ipyvirt-interval").first.wait_for()
+        # the chatter's lane, paused and resumed 40 times a second: a pixel shows one span
+        # and one tick, so the page draws a bounded picture (it drew every mark, 10 times a
+        # second, and the page stopped answering clicks for seconds)
+        strip = view_of(jupyter, 5, ".ipyvirt-tl-row[data-domain='chatter'] .ipyvirt-tl-strip")
+        marks = strip.evaluate("s => s.children.length")
+        assert 0 < marks <= 300, marks
         assert jupyter.errors() == []
     finally:
         destroy_elsewhere(libvirtd.test_uri, "chatter")

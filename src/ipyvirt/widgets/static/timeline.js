@@ -11,8 +11,14 @@ const LANE_STEPS = [
 const REDRAW_MS = 5000; // every lane redrawn now and then: what left the window goes
 const MOVE_MS = 250; // the axis moves this often (a 5-minute window on 1000 px: < 1 px)
 
+// one formatter for every label: toLocaleTimeString with options makes one a call, and a
+// busy lane asks for hundreds a redraw
+const CLOCK = new Intl.DateTimeFormat([], {
+  hour: "2-digit", minute: "2-digit", second: "2-digit", hour12: false,
+});
+
 function clock(seconds) {
-  return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
+  return CLOCK.format(new Date(seconds * 1000));
 }
 
 function axisStep(windowS) {
@@ -96,26 +102,44 @@ function render({ model, el }) {
         title: `before ${clock(since)}: not watched`,
       }));
     }
+    // A pixel shows one span and one tick: a domain paused and resumed 40 times a second
+    // makes spans and ticks far narrower than a pixel (a 5-minute window is about 0.3 s a
+    // pixel), and drawing each would cost the page its responsiveness for nothing seen.
     const spans = lane.spans;
+    let drawnTo = -Infinity; // the right edge (px) of the last span drawn
     spans.forEach(([t, state], i) => {
-      const end = i + 1 < spans.length ? spans[i + 1][0] : now() + 4 * windowS;
+      const last = i + 1 === spans.length;
+      const end = last ? now() + 4 * windowS : spans[i + 1][0];
       if (end < start || state === "gone") return;
+      const right = x(end);
+      if (!last && right < drawnTo + 1) return; // within the pixel drawn already
+      const left = Math.max(x(t), drawnTo);
+      drawnTo = right;
       const kind = String(state).replace(/[^a-z]/g, "") || "unknown";
-      const until = i + 1 < spans.length ? clock(end) : "now";
-      const width = Math.max(1, x(end) - x(t));
+      const until = last ? "now" : clock(end);
+      const width = Math.max(1, right - left);
       parts.push(h("div", {
         class: `ipyvirt-tl-span ipyvirt-state-${kind}`,
-        style: `left:${x(t)}px;width:${width}px`,
+        style: `left:${left}px;width:${width}px`,
         title: `${name}: ${state}, ${clock(t)} to ${until}`,
       }, width >= 8 * state.length + 12 && h("span", { class: "ipyvirt-tl-spantext" }, state)));
     });
+    let tick = null; // the tick drawn last: later ones within 2 px are counted on it
     for (const [t, label] of lane.ticks) {
       if (t < start) continue;
-      parts.push(h("div", {
+      if (tick && x(t) - tick.at < 2) {
+        tick.more += 1;
+        tick.el.title = `${name}: ${tick.label} at ${tick.clock} and ${tick.more} more events `
+          + `to ${clock(t)}`;
+        continue;
+      }
+      tick = { at: x(t), label, clock: clock(t), more: 0 };
+      tick.el = h("div", {
         class: "ipyvirt-tl-tick",
-        style: `left:${x(t) - 4}px`,
-        title: `${name}: ${label} at ${clock(t)}`,
-      }));
+        style: `left:${tick.at - 4}px`,
+        title: `${name}: ${label} at ${tick.clock}`,
+      });
+      parts.push(tick.el);
     }
     view.strip.replaceChildren(...parts);
     const current = spans.length ? spans[spans.length - 1][1] : "";
@@ -259,7 +283,11 @@ function render({ model, el }) {
           const [, name, t, value] = change;
           const lane = lanes.get(name) || { name, spans: [], ticks: [] };
           lanes.set(name, lane);
-          (what === "span" ? lane.spans : lane.ticks).push([t, value]);
+          const marks = what === "span" ? lane.spans : lane.ticks;
+          marks.push([t, value]);
+          // at most what the kernel's lane keeps, between two redraws too
+          const most = what === "span" ? maxSpans : maxTicks;
+          if (marks.length > most) marks.splice(0, marks.length - most);
           touched.add(name);
         } else if (what === "lanes") {
           order = change[1];
