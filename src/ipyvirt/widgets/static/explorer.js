@@ -195,12 +195,14 @@ function keepTyped(body) {
     input.closest("[data-pool]").dataset.pool, input.className, input.value,
     input === document.activeElement]);
   return () => {
+    // one pass over the forms (50 pools: a query per input scanned 1,000 rows 100 times)
+    const forms = new Map([...body.querySelectorAll(".ipyvirt-x-form")].map((f) => [f.dataset.pool, f]));
     for (const [pool, cls, value, focused] of kept) {
-      const form = [...body.querySelectorAll(".ipyvirt-x-form")].find((f) => f.dataset.pool === pool);
+      const form = forms.get(pool);
       const input = form && form.querySelector(`input.${cls}`);
       if (!input) continue;
-      input.value = value;
-      if (focused) input.focus();
+      if (input.value !== value) input.value = value;  // a form kept whole has it already
+      if (focused && input !== document.activeElement) input.focus();
     }
   };
 }
@@ -253,7 +255,14 @@ function render({ model, el }) {
     const part = PARTS[model.get("kind")];
     if (part && (data.host || data.supported !== undefined)) parts.push(...part(data, act, confirm, model, memo));
     const typed = keepTyped(body);
-    body.replaceChildren(...parts);
+    const now = [...body.children];
+    if (now.length === parts.length && parts.every((p, i) => now[i] === p || p.parentNode !== body)) {
+      // each part where it was, or new: swap the new ones in, leave the rest in place (moving
+      // every pool's element out and in again lays all of them out again)
+      parts.forEach((part, i) => { if (now[i] !== part) body.replaceChild(part, now[i]); });
+    } else {
+      body.replaceChildren(...parts);
+    }
     typed();
   }
   model.on("change:data", draw);
