@@ -286,7 +286,7 @@ def tab(lp: Any, title: str) -> None:
 def browse(uri: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-    frames = Frames()
+    frames = Frames(counting=True)  # from the page's start: what reaches a part before it shows
     out: dict[str, Any] = {"families": {}}
     with lab_and_browser() as (lab, browser):
         path = lab.write_notebook(
@@ -305,16 +305,22 @@ def browse(uri: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
                 "storage": lp.panel.locator(f".ipyvirt-x-pool-head[data-pool='{POOL}']"),
                 "devices": lp.panel.locator(".ipyvirt-x-devices [data-device='computer']"),
             }
-            for kind in ("networks", "storage", "devices"):
+            kinds = ("networks", "storage", "devices")
+            printed = kernel_print(
+                lab, path, f"print({', '.join(f'ex.{k}.model_id' for k in kinds)})"
+            )
+            comms = dict(zip(kinds, printed.split(), strict=True))
+            for kind in kinds:
                 print(f"  {kind} ...", file=sys.stderr, flush=True)
+                ids = comms[kind]
+                hidden = sum(f[0] for f in frames.seen if f[3] == ids)
                 tab(lp, kind)
                 ready[kind].first.wait_for(timeout=120_000)
                 page.wait_for_timeout(500)  # the first read's redraw goes by
-                ids = kernel_print(lab, path, f"print(ex.{kind}.model_id)").strip()
                 page.evaluate(OBSERVE, [kind, NET if kind == "networks" else POOL])
                 changer = Changer(conn, kind)
                 samples: list[dict[str, Any]] = []
-                frames.counting = True
+                since = len(frames.seen)
                 for i in range(args.samples):
                     t0 = time.time() * 1000
                     changer.step(i)
@@ -331,8 +337,13 @@ def browse(uri: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
                     time.sleep(args.gap)
                 else:
                     changer.undo(args.samples)
-                frames.counting = False
-                out["families"][kind] = {"samples": samples, "comm": ids}
+                msgs = [f for f in frames.seen[since:] if f[3] == ids]
+                out["families"][kind] = {
+                    "samples": samples,
+                    "comm": ids,
+                    "hidden": hidden,
+                    "msgs": msgs,
+                }
             lp.screenshot("explore")
             out["trace"] = json.loads(
                 kernel_print(lab, path, "import json; print(json.dumps(_trace))")
@@ -433,7 +444,7 @@ def report_screen(result: dict[str, Any], args: argparse.Namespace) -> list[str]
         got = [s["dom"] - s["t0"] for s in fam["samples"] if not s["lost"]]
         lost = sum(s["lost"] for s in fam["samples"])
         p50, p90, top = (percentile(got, p) for p in (50, 90, 100))
-        msgs = [f for f in result["frames"] if f[3] == fam["comm"]]
+        msgs = fam["msgs"]
         each = sum(f[0] for f in msgs) / max(1, len(msgs))
         rows.append(
             (
@@ -467,6 +478,10 @@ def report_screen(result: dict[str, Any], args: argparse.Namespace) -> list[str]
     print()
     print_table(("change", *(f"{v}, p50 / max" for v in STEPS.values())), steps, args.markdown)
     off = result["offset"]
+    hidden = ", ".join(f"{kind} {fam['hidden']}" for kind, fam in result["families"].items())
+    print(
+        f"\nIn the page: comm_msg bytes a part's view got before its tab was first shown: {hidden}."
+    )
     print(
         f"\nms from the libvirt call (this process, time.time()) to each step; each change "
         f"after the previous one showed and {args.gap:g} s. Page clock minus ours: "
