@@ -30,16 +30,20 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, daemon, percentile, print_table
-from grids import ws_message
+from _browser import (
+    Frames,
+    clock_offset,
+    kernel_print,
+    lab_and_browser,
+    notebook_page,
+    populate,
+)
+from _common import daemon, percentile, print_table
 
 TARGETS = {10_000: (30.0, 100.0)}  # domains: (p50 ms, max ms), issue #11
 BEFORE = {1_000: "21 / 31", 10_000: "30 / 101"}  # p50 / max ms, the issue's run
@@ -107,69 +111,6 @@ OBSERVE = """([uuid]) => {
 }"""
 
 
-@dataclass
-class Frames:
-    """Comm messages the page takes in on its kernel websocket: (bytes, the kernel's send
-    time in ms, the traits an update sets)."""
-
-    counting: bool = False
-    seen: list[tuple[int, float, list[str]]] = field(default_factory=list)
-
-    def received(self, payload: str | bytes) -> None:
-        if not self.counting:
-            return
-        _, kind = ws_message(payload)
-        if kind != "comm_msg":
-            return
-        msg = _decode(payload)
-        state = msg["content"].get("data", {}).get("state", {})
-        size = len(payload.encode() if isinstance(payload, str) else payload)
-        self.seen.append((size, _ms(msg["header"]["date"]), sorted(state)))
-
-
-def _decode(payload: str | bytes) -> dict[str, Any]:
-    """header and content of a kernel websocket frame (JSON text, or Lab 4's binary frame:
-    an 8-byte count, offsets, then channel, header, parent header, metadata, content...)."""
-    if isinstance(payload, str):
-        return dict(json.loads(payload))
-    import struct
-
-    (count,) = struct.unpack_from("<Q", payload, 0)
-    offsets = struct.unpack_from(f"<{count}Q", payload, 8)
-    part = [payload[offsets[i] : offsets[i + 1]] for i in range(min(count - 1, 5))]
-    return {"header": json.loads(part[1]), "content": json.loads(part[4])}
-
-
-def _ms(date: str) -> float:
-    from datetime import datetime, timezone
-
-    stamp = datetime.fromisoformat(date.replace("Z", "+00:00"))
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=timezone.utc)
-    return stamp.timestamp() * 1000
-
-
-# -- the daemon's domains ------------------------------------------------------------------------
-
-
-def populate(conn: Any, n: int) -> list[str]:
-    """Define and start *n* - 1 domains d00000... beside the test driver's own "test" (*n* in
-    all), on 4 threads (one connection serves concurrent calls); their names, sorted."""
-    import libvirt
-
-    xml = re.sub(r"<uuid>.*</uuid>", "", conn.lookupByName("test").XMLDesc())
-    names = [f"d{i:05}" for i in range(n - 1)]
-
-    def make(name: str) -> None:
-        dom = conn.defineXML(re.sub(r"<name>.*</name>", f"<name>{name}</name>", xml))
-        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
-            dom.create()
-
-    with ThreadPoolExecutor(4) as pool:
-        list(pool.map(make, names))
-    return names
-
-
 # -- one size ------------------------------------------------------------------------------------
 
 
@@ -199,22 +140,9 @@ def measure(n: int, args: argparse.Namespace, lab: Any, browser: Any) -> dict[st
 
 def browse(lab: Any, browser: Any, path: str, dom: Any, args: argparse.Namespace) -> dict[str, Any]:
     """Run the notebook at *path* in a fresh page; change *dom* until enough samples are in."""
-    from tests.browser.conftest import VIEWPORT
-    from tests.browser.lab import LabPage
-
-    context = browser.new_context(viewport=VIEWPORT)
     frames = Frames()
-    page = context.new_page()
-
-    def socket(ws: Any) -> None:
-        if "/api/kernels/" in ws.url:
-            ws.on("framereceived", frames.received)
-
-    page.on("websocket", socket)
-    try:
-        lp = LabPage(lab, page, ROOT / "test-artifacts", workspace=Path(path).stem)
-        lp.open(path, timeout=120)
-        lp.run_all(timeout=300)
+    with notebook_page(lab, browser, path, frames) as lp:
+        page = lp.page
         lp.panel.locator(f"tr[data-uuid='{dom.UUIDString()}']").wait_for(timeout=120_000)
         page.wait_for_timeout(1000)  # the first page's redraws go by
         first = page.evaluate(OBSERVE, [dom.UUIDString()])
@@ -224,22 +152,7 @@ def browse(lab: Any, browser: Any, path: str, dom: Any, args: argparse.Namespace
         frames.counting = False
         lp.screenshot(Path(path).stem)
         trace = [] if args.no_trace else kernel_trace(lab, path)
-    finally:
-        context.close()
-        lab.shutdown_kernels()
     return {"offset": offset, "samples": samples, "frames": frames.seen, "trace": trace}
-
-
-def clock_offset(page: Any) -> tuple[float, float]:
-    """(page clock - time.time(), ± ms): the closest of 20 round trips."""
-    best = (0.0, float("inf"))
-    for _ in range(20):
-        before = time.time() * 1000
-        theirs = page.evaluate("() => performance.timeOrigin + performance.now()")
-        after = time.time() * 1000
-        if (after - before) / 2 < best[1]:
-            best = (theirs - (before + after) / 2, (after - before) / 2)
-    return best
 
 
 def run_samples(page: Any, dom: Any, shown: str, args: argparse.Namespace) -> list[dict[str, Any]]:
@@ -270,28 +183,8 @@ def run_samples(page: Any, dom: Any, shown: str, args: argparse.Namespace) -> li
 
 def kernel_trace(lab: Any, path: str) -> list[tuple[str, float]]:
     """The kernel's _trace, read by a second client on its connection file."""
-    from jupyter_client.blocking.client import BlockingKernelClient
-
-    session = next(s for s in lab.api("GET", "api/sessions") if s["path"] == path)
-    kc = BlockingKernelClient(
-        connection_file=str(lab.home / "runtime" / f"kernel-{session['kernel']['id']}.json")
-    )
-    kc.load_connection_file()
-    kc.start_channels()
-    out: list[str] = []
-    try:
-
-        def hook(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-
-        kc.execute_interactive(
-            "import json; print(json.dumps(_trace))", output_hook=hook, timeout=60
-        )
-    finally:
-        kc.stop_channels()
-        kc.context.destroy(linger=0)
-    return [tuple(x) for x in json.loads("".join(out))]
+    printed = kernel_print(lab, path, "import json; print(json.dumps(_trace))")
+    return [tuple(x) for x in json.loads(printed)]
 
 
 # -- the report ----------------------------------------------------------------------------------
@@ -438,23 +331,14 @@ def main() -> None:
     if min(sizes) <= TARGET_ROW + 1 or args.samples < 1:
         parser.error(f"--sizes must be over {TARGET_ROW + 1} and --samples at least 1")
 
-    sys.path.insert(1, str(ROOT))
-    from playwright.sync_api import sync_playwright
-    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-    from tests.browser.lab import Lab
-
     print(
         f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}", file=sys.stderr
     )
     results = []
-    with Lab() as lab, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            for n in sizes:
-                print(f"{n:,} domains ...", file=sys.stderr, flush=True)
-                results.append(measure(n, args, lab, browser))
-        finally:
-            browser.close()
+    with lab_and_browser() as (lab, browser):
+        for n in sizes:
+            print(f"{n:,} domains ...", file=sys.stderr, flush=True)
+            results.append(measure(n, args, lab, browser))
     report(results, args)
 
 

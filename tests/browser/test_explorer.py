@@ -195,3 +195,42 @@ def test_a_big_pool_shows_its_first_volumes_until_asked(lab: Lab, jupyter: LabPa
     more.locator("button[data-do='collapse']").click()
     more.filter(has_text="20 of 60 volumes shown").wait_for()
     assert volumes.count() == 20
+
+
+def test_a_pool_event_redraws_that_pool_only(
+    libvirtd: Libvirtd, lab: Lab, jupyter: LabPage, elsewhere: libvirt.virConnect
+) -> None:
+    cells = [
+        "%load_ext ipyvirt",
+        f"%virt connect {libvirtd.test_uri} --name daemon",
+        "%virt explore",
+    ]
+    jupyter.open(lab.write_notebook("explorer-pools.ipynb", cells))
+    jupyter.run_all()
+    explorer = jupyter.panel.locator(".jp-OutputArea .widget-tab").first
+    explorer.wait_for()
+    tab(jupyter, "storage")
+    storage = part(explorer, "storage")
+
+    def section(name: str) -> Locator:
+        return storage.locator(".ipyvirt-x-pool").filter(
+            has=jupyter.page.locator(f"[data-pool='{name}']")
+        )
+
+    section("default-pool").locator(".ipyvirt-x-meter").wait_for()
+    other = elsewhere.storagePoolDefineXML(
+        f"<pool type='dir'><name>{PREFIX}other</name><target><path>/{PREFIX}other</path>"
+        "</target></pool>"
+    )
+    try:
+        other.create()
+        section(PREFIX + "other").locator(".ipyvirt-state-running").wait_for()
+        # the element drawn for default-pool, marked: a redraw that rebuilt it would lose it
+        section("default-pool").evaluate("el => { el.dataset.kept = 'yes'; }")
+        other.destroy()  # another process: the pool event reaches the view
+        section(PREFIX + "other").locator(".ipyvirt-state-shutoff").wait_for()
+        assert section("default-pool").get_attribute("data-kept") == "yes"
+    finally:
+        if other.isActive():
+            other.destroy()
+        other.undefine()

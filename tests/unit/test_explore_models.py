@@ -134,6 +134,24 @@ def test_pools_and_their_volumes(virconn: libvirt.virConnect) -> None:
         vol.delete()
 
 
+def test_a_pools_first_volumes_only(virconn: libvirt.virConnect) -> None:
+    pool = virconn.storagePoolLookupByName("default-pool")
+    made = [
+        pool.createXML(f"<volume><name>{PREFIX}{i}.img</name><capacity>1024</capacity></volume>")
+        for i in range(3)
+    ]
+    try:
+        found = explore.storage.read_pool(pool, first=2)
+        assert found.volumes is not None
+        assert [v.name for v in found.volumes] == [f"{PREFIX}0.img", f"{PREFIX}1.img"]
+        assert found.volume_count == 3  # all of them, read or not
+        assert found.to_record()["volumes"] == 3
+        assert explore.storage.read_pool(pool).volume_count == 3
+    finally:
+        for vol in made:
+            vol.delete()
+
+
 def test_an_inactive_pools_volumes_are_na(virconn: libvirt.virConnect) -> None:
     p = virconn.storagePoolDefineXML(
         f"<pool type='dir'><name>{PREFIX}pool</name><target><path>/{PREFIX}pool</path>"
@@ -141,7 +159,7 @@ def test_an_inactive_pools_volumes_are_na(virconn: libvirt.virConnect) -> None:
     )
     try:
         found = explore.pool(virconn, PREFIX + "pool")
-        assert (found.state, found.volumes) == ("inactive", None)
+        assert (found.state, found.volumes, found.volume_count) == ("inactive", None, None)
         line = next(x for x in repr(explore.pools(virconn)).splitlines() if x.startswith(PREFIX))
         assert "n/a" in line
     finally:

@@ -318,6 +318,47 @@ def test_a_click_on_a_name_shows_the_domain_view_below_the_table(kernel: Kernel)
     kernel.execute("ex.close()").ok()
 
 
+def test_an_event_reads_again_the_object_it_names_only(
+    kernel: Kernel, libvirtd: Libvirtd, remote: libvirt.virConnect
+) -> None:
+    kernel.execute(f'ex = Explorer(ipyvirt.Connection(uri="{libvirtd.test_uri}"))').ok()
+    net_id = kernel.value("ex.networks.model_id")
+    kernel.send_custom(net_id, {"do": "hello"})
+    wait_for(kernel, net_id, "data", lambda d: network(d, "default"), "the first read")
+    made = remote.networkDefineXML(
+        f"<network><name>{PREFIX}one</name><bridge name='virbr-x8'/></network>"
+    )
+    default = remote.networkLookupByName("default")
+    try:
+        made.create()
+        wait_for(
+            kernel, net_id, "data", lambda d: (network(d, PREFIX + "one") or {}).get("active"), "on"
+        )
+        # libvirt sends no event for autostart: another network's event leaves "default" as
+        # it was read, and a refresh reads everything
+        default.setAutostart(1)
+        kernel.between.clear()
+        made.destroy()
+        shown = wait_for(
+            kernel,
+            net_id,
+            "data",
+            lambda d: (network(d, PREFIX + "one") or {}).get("active") is False,
+            "the network stopped elsewhere",
+        )
+        assert (network(shown, "default") or {}).get("autostart") is False
+        kernel.send_custom(net_id, {"do": "refresh"})
+        wait_for(
+            kernel,
+            net_id,
+            "data",
+            lambda d: (network(d, "default") or {}).get("autostart") is True,
+            "the refresh",
+        )
+    finally:
+        default.setAutostart(0)
+
+
 def test_a_slot_below_the_domain_table_for_a_domain_view(kernel: Kernel) -> None:
     kernel.execute(
         "import ipywidgets\n"

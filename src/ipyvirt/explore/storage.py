@@ -50,7 +50,8 @@ class Volume(Record):
 @dataclass(frozen=True)
 class Pool(Record):
     """One storage pool; sizes in bytes. ``volumes`` is None while the pool is inactive
-    (libvirt lists an active pool's volumes only)."""
+    (libvirt lists an active pool's volumes only); read with ``read_pool(p, first=N)`` it
+    holds the first N by name, and ``volume_count`` says how many there are."""
 
     COLUMNS = (
         "name",
@@ -76,6 +77,12 @@ class Pool(Record):
     autostart: bool
     persistent: bool
     volumes: Listing[Volume] | None
+    #: the pool's volumes, all of them (None while inactive; by default, ``len(volumes)``)
+    volume_count: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.volume_count is None and self.volumes is not None:
+            object.__setattr__(self, "volume_count", len(self.volumes))
 
     def cells(self) -> tuple[object, ...]:
         return (
@@ -86,13 +93,13 @@ class Pool(Record):
             size(self.allocation),
             size(self.available),
             cell(self.autostart),
-            cell(None if self.volumes is None else len(self.volumes)),
+            cell(self.volume_count),
             cell(self.path),
         )
 
     def to_record(self) -> dict[str, Any]:
         out = super().to_record()
-        out["volumes"] = None if self.volumes is None else len(self.volumes)
+        out["volumes"] = out.pop("volume_count")
         return out
 
 
@@ -126,19 +133,24 @@ def pool(conn: object, name: str) -> Pool:
     return read_pool(found)
 
 
-def read_pool(p: libvirt.virStoragePool) -> Pool:
+def read_pool(p: libvirt.virStoragePool, *, first: int | None = None) -> Pool:
     """One pool and its volumes, fresh from libvirt (without a refresh: call the pool's
-    ``refresh()`` first to see files added behind libvirt's back)."""
+    ``refresh()`` first to see files added behind libvirt's back). With *first*, only the
+    first *first* volumes by name are read: each costs libvirt two calls, 10,000 for 50 pools
+    of 100 volumes, where a view shows 20 of each."""
     desc = xml(p.XMLDesc())
     state, capacity, allocation, available = p.info()
     name = p.name()
     vols = optional(p.listAllVolumes) if state != libvirt.VIR_STORAGE_POOL_INACTIVE else None
-    volumes = None
+    volumes, count = None, None
     if vols is not None:
-        read = (_volume(name, v) for v in sorted(vols, key=lambda v: v.name()))
+        ordered = sorted(vols, key=lambda v: v.name())
+        read = (_volume(name, v) for v in ordered[:first])
         volumes = Listing(
             Volume.COLUMNS, tuple(v for v in read if v is not None), f"volumes in {name}"
         )
+        # volumes deleted while read are not counted, unless not read at all
+        count = len(volumes) if first is None else len(vols)
     return Pool(
         name=name,
         uuid=p.UUIDString(),
@@ -151,6 +163,7 @@ def read_pool(p: libvirt.virStoragePool) -> Pool:
         autostart=bool(p.autostart()),
         persistent=bool(p.isPersistent()),
         volumes=volumes,
+        volume_count=count,
     )
 
 

@@ -4,8 +4,9 @@
 
 ``libvirtd`` is the session's daemon: its test driver at ``libvirtd.test_uri``.
 ``libvirtd_qemu`` is one that also serves the machine's QEMU driver at ``.qemu_uri`` (one such
-daemon per machine). Both run as root and use only what is installed: when a part is missing,
-the tests that use them error with one line that names it (see :mod:`ipyvirt.testing.host`).
+daemon per machine), with libvirt's secret driver where installed. Both run as root and use
+only what is installed: when a part is missing, the tests that use them error with one line
+that names it (see :mod:`ipyvirt.testing.host`).
 """
 
 from __future__ import annotations

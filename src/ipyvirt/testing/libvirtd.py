@@ -5,11 +5,15 @@ so that only the drivers built into the daemon load (among them the test driver)
 system users, D-Bus or /etc changes. Clients reach its test driver as
 ``test+unix:///default?socket=<dir>/libvirt-sock``.
 
-With ``qemu=True`` that dir also holds a link to the QEMU driver (and to no other loadable
-driver: the network, nodedev and storage drivers fail here without dnsmasq, udev, D-Bus), and
-the same daemon serves ``qemu+unix:///system?socket=<dir>/libvirt-sock``. The machine's
-privileged QEMU driver is one per machine (see :mod:`ipyvirt.testing.qemu`), and needs QEMU,
-libvirt's accounts and three lines in /etc/libvirt/qemu.conf.
+With ``qemu=True`` that dir also holds a link to the QEMU driver and, where installed, to
+the secret driver (package libvirt-daemon-driver-secret: the QEMU driver's connections get
+real secrets and their events; the test driver keeps its none; secrets live in
+/etc/libvirt/secrets unless ephemeral, the driver's lock in /run/libvirt/secrets), and to no
+other loadable driver (the network, nodedev and storage drivers fail here without
+dnsmasq, udev, D-Bus); the same daemon serves
+``qemu+unix:///system?socket=<dir>/libvirt-sock``. The machine's privileged QEMU driver is
+one per machine (see :mod:`ipyvirt.testing.qemu`), and needs QEMU, libvirt's accounts and
+three lines in /etc/libvirt/qemu.conf.
 
 With ``sasl=(user, passphrase)`` both sockets ask for that user name and passphrase
 (``libvirt.openAuth`` with ``VIR_CRED_AUTHNAME`` and ``VIR_CRED_PASSPHRASE``), by SCRAM-SHA-256
@@ -54,6 +58,7 @@ from ipyvirt.testing.procfs import argv, exited
 from ipyvirt.testing.qemu import (
     QEMU_DRIVER,
     QEMU_STATE_DIR,
+    SECRET_DRIVER,
     driver_path,
     guest_pids,
     kill_guests,
@@ -234,6 +239,9 @@ class Libvirtd:
             driver = driver_path()
             assert driver is not None, "_check_host() found it"
             (drivers / QEMU_DRIVER).symlink_to(driver)
+            secrets = driver_path(SECRET_DRIVER)
+            if secrets is not None:  # the QEMU driver runs without it, with no secrets
+                (drivers / SECRET_DRIVER).symlink_to(secrets)
         auth = "none" if self._sasl is None else "sasl"
         self.conf.write_text(
             f'unix_sock_dir = "{self.dir}"\n'

@@ -20,9 +20,11 @@ from xml.sax.saxutils import escape
 
 from ipyvirt.testing.procfs import argv, exited
 
-__all__ = ["QEMU_DRIVER", "QEMU_STATE_DIR", "minimal_domain_xml"]
+__all__ = ["QEMU_DRIVER", "QEMU_STATE_DIR", "SECRET_DRIVER", "minimal_domain_xml"]
 
 QEMU_DRIVER = "libvirt_driver_qemu.so"
+#: linked beside it where installed: real secrets (usage, events) for QEMU's connections
+SECRET_DRIVER = "libvirt_driver_secret.so"
 # Where libvirt's QEMU driver keeps its lock and each running guest's pid file and status.
 QEMU_STATE_DIR = Path("/run/libvirt/qemu")
 
@@ -44,9 +46,10 @@ def minimal_domain_xml(name: str) -> str:
     )
 
 
-def driver_path() -> Path | None:
-    """The QEMU driver's shared object (package libvirt-daemon-driver-qemu), if installed."""
-    found = sorted(glob.glob(f"/usr/lib/*/libvirt/connection-driver/{QEMU_DRIVER}"))
+def driver_path(name: str = QEMU_DRIVER) -> Path | None:
+    """A loadable driver's shared object, if installed: by default the QEMU driver's
+    (package libvirt-daemon-driver-qemu)."""
+    found = sorted(glob.glob(f"/usr/lib/*/libvirt/connection-driver/{name}"))
     return Path(found[0]) if found else None
 
 

@@ -5,8 +5,11 @@ A :class:`Section` reads nothing until a view of it is on screen (the view says
 explorer opened on a host with thousands of objects costs a read of what the user looks at
 only. From then on it follows libvirt's events for its family (``network``, ``pool``,
 ``nodedev``, ``secret``): an event marks it stale, and one coalesced re-read off the main
-loop sets :attr:`Section.data` (one comm message). Where the driver cannot send those events
-it re-reads every *every* seconds instead, and :attr:`Section.live` says which, in words.
+loop sets :attr:`Section.data` (one comm message). That re-read reads again only the objects
+the events named, where the section can (:meth:`Section._update`): on a host of 100 networks,
+one network's event costs a listing and that network's read, not a hundred reads. Where the
+driver cannot send those events it re-reads every *every* seconds instead, and
+:attr:`Section.live` says which, in words.
 
 Actions (start a network, delete a volume, ...) run off the loop on the connection the user
 acts through; their outcome is one line (:attr:`Section.outcome`), an error saying what to do.
@@ -76,10 +79,12 @@ class Section(View):
         self._reads = OffLoop(loop, name=f"ipyvirt-{self.KIND}")
         self._acts = OffLoop(loop, name=f"ipyvirt-{self.KIND}-act")
         self._coalescer = Coalescer(loop, interval, self._read)
-        self._repeater = Repeater(loop, every, self._stale)
+        self._repeater = Repeater(loop, every, self.refresh)
         self._every = every
         self._subscription: Subscription | None = None
         self._again = False
+        #: the objects events named since the last read began (None: read everything)
+        self._changed: set[str] | None = None
         #: reads applied so far (tests wait on it)
         self.reads = 0
         #: the view asked, or :meth:`load` was called: it reads and follows events
@@ -111,15 +116,17 @@ class Section(View):
         return f"live: libvirt's {words} events"
 
     def _on_event(self, event: Event) -> None:
-        if event.family == "connection" and event.name != "reconnected":
-            return  # closed: nothing to read until it is back
-        self._stale()
-
-    def _stale(self) -> None:
+        if event.family == "connection":
+            if event.name != "reconnected":
+                return  # closed: nothing to read until it is back
+            self._changed = None  # what changed meanwhile is unknown
+        elif self._changed is not None:
+            self._changed.add(event.subject)
         self._coalescer.poke()
 
     def refresh(self) -> None:
-        """Read again now (what the view's refresh button asks)."""
+        """Read everything again now (what the view's refresh button asks)."""
+        self._changed = None
         self._coalescer.poke()
 
     # -- reading (blocking libvirt calls: on a worker, applied on the main loop) -----------
@@ -131,11 +138,25 @@ class Section(View):
             self._again = True  # what changed meanwhile is read right after
             return
         self._again = False
-        self._reads.submit(lambda: self._snapshot(self.conn.reader), self._apply, self._fail)
+        changed, self._changed = self._changed, set()
+        last = self.data
+        if changed is None or not last or "error" in last or last.get("supported") is False:
+            self._reads.submit(lambda: self._snapshot(self.conn.reader), self._apply, self._fail)
+        else:
+            self._reads.submit(
+                lambda: self._update(self.conn.reader, last, changed), self._apply, self._fail
+            )
 
     def _snapshot(self, reader: libvirt.virConnect) -> dict[str, Any]:
         """What the view draws, read from libvirt (on a worker)."""
         raise NotImplementedError
+
+    def _update(
+        self, reader: libvirt.virConnect, last: dict[str, Any], changed: set[str]
+    ) -> dict[str, Any]:
+        """What the view draws, from *last* (what it draws now) and a read of the objects
+        named in *changed* (on a worker); by default everything is read again."""
+        return self._snapshot(reader)
 
     def _apply(self, data: dict[str, Any]) -> None:
         self.data = data
@@ -150,6 +171,7 @@ class Section(View):
         why = err.get_error_message() if isinstance(err, libvirt.libvirtError) else str(err)
         log.info("ipyvirt: reading %s: %s", self.WHAT, why)
         self.data = {**self.data, "error": f"cannot read the {self.WHAT}: {why}"}
+        self._changed = None  # the objects named since were not read: everything next time
         if self._again:
             self._read()
 

@@ -1,0 +1,167 @@
+"""What the browser benchmarks share: a libvirtd's domains, a Lab page with its kernel
+websocket frames counted, the page's clock against ours, a second client on a Lab kernel.
+
+Imported by screen.py and explore.py (``python benchmarks/x.py`` puts this directory first
+on ``sys.path``); not part of ipyvirt. Needs Chromium and JupyterLab (``scripts/setup``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from _common import ROOT
+from grids import ws_message
+
+# -- the daemon's domains ------------------------------------------------------------------------
+
+
+def populate(conn: Any, n: int) -> list[str]:
+    """Define and start *n* - 1 domains d00000... beside the test driver's own "test" (*n* in
+    all), on 4 threads (one connection serves concurrent calls); their names, sorted."""
+    import libvirt
+
+    xml = re.sub(r"<uuid>.*</uuid>", "", conn.lookupByName("test").XMLDesc())
+    names = [f"d{i:05}" for i in range(n - 1)]
+
+    def make(name: str) -> None:
+        dom = conn.defineXML(re.sub(r"<name>.*</name>", f"<name>{name}</name>", xml))
+        if dom.state()[0] != libvirt.VIR_DOMAIN_RUNNING:
+            dom.create()
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(make, names))
+    return names
+
+
+# -- the page's kernel websocket -----------------------------------------------------------------
+
+
+@dataclass
+class Frames:
+    """Comm messages the page takes in on its kernel websocket: (bytes, the kernel's send
+    time in ms, the traits an update sets, the comm id)."""
+
+    counting: bool = False
+    seen: list[tuple[int, float, list[str], str]] = field(default_factory=list)
+
+    def received(self, payload: str | bytes) -> None:
+        if not self.counting:
+            return
+        _, kind = ws_message(payload)
+        if kind != "comm_msg":
+            return
+        msg = decode(payload)
+        data = msg["content"].get("data", {})
+        state = data.get("state", {})
+        size = len(payload.encode() if isinstance(payload, str) else payload)
+        comm = msg["content"].get("comm_id", "")
+        self.seen.append((size, ms(msg["header"]["date"]), sorted(state), comm))
+
+
+def decode(payload: str | bytes) -> dict[str, Any]:
+    """header and content of a kernel websocket frame (JSON text, or Lab 4's binary frame:
+    an 8-byte count, offsets, then channel, header, parent header, metadata, content...)."""
+    if isinstance(payload, str):
+        return dict(json.loads(payload))
+    (count,) = struct.unpack_from("<Q", payload, 0)
+    offsets = struct.unpack_from(f"<{count}Q", payload, 8)
+    part = [payload[offsets[i] : offsets[i + 1]] for i in range(min(count - 1, 5))]
+    return {"header": json.loads(part[1]), "content": json.loads(part[4])}
+
+
+def ms(date: str) -> float:
+    """A message header's ISO date, as ms since the epoch."""
+    stamp = datetime.fromisoformat(date.replace("Z", "+00:00"))
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp() * 1000
+
+
+@contextlib.contextmanager
+def lab_and_browser() -> Iterator[tuple[Any, Any]]:
+    """A JupyterLab of our own and Debian's Chromium, both stopped on the way out."""
+    sys.path.insert(1, str(ROOT))
+    from playwright.sync_api import sync_playwright
+    from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
+    from tests.browser.lab import Lab
+
+    with Lab() as lab, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield lab, browser
+        finally:
+            browser.close()
+
+
+@contextlib.contextmanager
+def notebook_page(lab: Any, browser: Any, path: str, frames: Frames) -> Iterator[Any]:
+    """The notebook at *path* open in a fresh page (a ``LabPage``), every cell run; its
+    kernel websocket's comm messages go to *frames* while ``frames.counting``. The page
+    closes and the Lab's kernels shut down on the way out."""
+    from tests.browser.conftest import VIEWPORT
+    from tests.browser.lab import LabPage
+
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+
+    def socket(ws: Any) -> None:
+        if "/api/kernels/" in ws.url:
+            ws.on("framereceived", frames.received)
+
+    page.on("websocket", socket)
+    try:
+        lp = LabPage(lab, page, ROOT / "test-artifacts", workspace=Path(path).stem)
+        lp.open(path, timeout=120)
+        lp.run_all(timeout=300)
+        yield lp
+    finally:
+        context.close()
+        lab.shutdown_kernels()
+
+
+def clock_offset(page: Any) -> tuple[float, float]:
+    """(page clock - time.time(), ± ms): the closest of 20 round trips."""
+    best = (0.0, float("inf"))
+    for _ in range(20):
+        before = time.time() * 1000
+        theirs = page.evaluate("() => performance.timeOrigin + performance.now()")
+        after = time.time() * 1000
+        if (after - before) / 2 < best[1]:
+            best = (theirs - (before + after) / 2, (after - before) / 2)
+    return best
+
+
+def kernel_print(lab: Any, path: str, code: str) -> str:
+    """What *code* prints in the kernel of the notebook at *path*, run by a second client on
+    its connection file."""
+    from jupyter_client.blocking.client import BlockingKernelClient
+
+    session = next(s for s in lab.api("GET", "api/sessions") if s["path"] == path)
+    kc = BlockingKernelClient(
+        connection_file=str(lab.home / "runtime" / f"kernel-{session['kernel']['id']}.json")
+    )
+    kc.load_connection_file()
+    kc.start_channels()
+    out: list[str] = []
+    try:
+
+        def hook(msg: dict[str, Any]) -> None:
+            if msg["msg_type"] == "stream":
+                out.append(msg["content"]["text"])
+
+        kc.execute_interactive(code, output_hook=hook, timeout=60)
+    finally:
+        kc.stop_channels()
+        kc.context.destroy(linger=0)
+    return "".join(out)
