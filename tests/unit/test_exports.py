@@ -61,7 +61,16 @@ def test_public_names() -> None:
 
 def test_widget_names() -> None:
     assert sorted(ipyvirt.widgets.__all__) == sorted(
-        ["ActionBar", "Dashboard", "DomainTable", "EventLog", "LoopMonitor", "Timeline", "Usage"]
+        [
+            "ActionBar",
+            "Console",
+            "Dashboard",
+            "DomainTable",
+            "EventLog",
+            "LoopMonitor",
+            "Timeline",
+            "Usage",
+        ]
     )
     for name in ipyvirt.widgets.__all__:
         assert hasattr(ipyvirt.widgets, name), name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipyvirt.widgets.actions import ActionBar
+from ipyvirt.widgets.console import Console
 from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.event_log import EventLog
@@ -12,6 +13,7 @@ from ipyvirt.widgets.usage import Usage
 
 __all__ = [
     "ActionBar",
+    "Console",
     "Dashboard",
     "DomainTable",
     "EventLog",

@@ -1,0 +1,97 @@
+// A guest's serial console (ipyvirt.widgets.Console): xterm.js, fed by the kernel.
+// The kernel sends {kind: "hello"} with the scrollback (and xterm.js itself, the first time
+// a page asks), then {kind: "out"} with raw bytes, coalesced. Keystrokes, and xterm.js's
+// answers to terminal queries (busybox's ESC[6n after each prompt), go back as {do: "keys"}.
+
+const XTERM_KEY = "__ipyvirtXterm"; // one import of xterm.js per page
+
+function loadXterm(code) {
+  if (!globalThis[XTERM_KEY]) {
+    const url = URL.createObjectURL(new Blob([code], { type: "text/javascript" }));
+    globalThis[XTERM_KEY] = import(url).finally(() => URL.revokeObjectURL(url));
+  }
+  return globalThis[XTERM_KEY];
+}
+
+function themeColours(el) {
+  const style = getComputedStyle(el);
+  const v = (name, fallback) => style.getPropertyValue(name).trim() || fallback;
+  return {
+    background: v("--jp-layout-color0", "#ffffff"),
+    foreground: v("--jp-ui-font-color0", "#000000"),
+    cursor: v("--jp-ui-font-color0", "#000000"),
+    selectionBackground: v("--jp-brand-color2", "#90caf9"),
+  };
+}
+
+function render({ model, el }) {
+  const status = h("span", { class: "ipyvirt-con-status", role: "status" });
+  const title = h("span", { class: "ipyvirt-con-title" });
+  const screen = h("div", { class: "ipyvirt-con-screen" });
+  const root = h(
+    "div",
+    { class: "ipyvirt-view ipyvirt-con" },
+    h("div", { class: "ipyvirt-con-head" }, title, status),
+    screen,
+  );
+  el.append(root);
+
+  let term = null;
+  const early = []; // output that came before the terminal existed
+
+  function showStatus() {
+    title.textContent = `console of ${model.get("name")}`;
+    const text = model.get("status");
+    status.textContent = text;
+    status.className =
+      "ipyvirt-con-status" + (text.startsWith("connected") ? " ipyvirt-con-up" : " ipyvirt-con-down");
+  }
+  showStatus();
+  model.on("change:status", showStatus);
+
+  function write(buffer) {
+    const bytes = new Uint8Array(buffer.buffer || buffer);
+    if (term) term.write(bytes);
+    else early.push(bytes);
+  }
+
+  async function start(scrollback, code) {
+    const { Terminal } = await loadXterm(code);
+    term = new Terminal({
+      convertEol: false,
+      cursorBlink: true,
+      fontSize: 13,
+      rows: 24,
+      cols: 80,
+      scrollback: 2000,
+      theme: themeColours(root),
+    });
+    term.open(screen);
+    term.onData((data) => ask(model, "keys", { data }));
+    term.write(new Uint8Array(scrollback.buffer || scrollback));
+    for (const bytes of early.splice(0)) term.write(bytes);
+    const observer = new MutationObserver(() => {
+      term.options.theme = themeColours(root);
+    });
+    observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
+    cleanups.push(() => observer.disconnect(), () => term.dispose());
+  }
+
+  const cleanups = [];
+  function onMessage(msg, buffers) {
+    if (msg.kind === "hello" && !term) {
+      start(buffers[0], buffers[1]);
+    } else if (msg.kind === "out") {
+      write(buffers[0]);
+    }
+  }
+  model.on("msg:custom", onMessage);
+  ask(model, "hello", { xterm: !globalThis[XTERM_KEY] });
+  return () => {
+    model.off("msg:custom", onMessage);
+    model.off("change:status", showStatus);
+    for (const undo of cleanups) undo();
+  };
+}
+
+export default { render };
