@@ -21,7 +21,7 @@ from traitlets import Bool, Int, Unicode, default
 import ipyvirt
 from ipyvirt import runtime
 from ipyvirt.commands import HelpRequested, build_parser, overview
-from ipyvirt.connection import ConnectFailed, Connection
+from ipyvirt.connection import ConnectFailed, Connection, NoSuchDomain
 from ipyvirt.credentials import Prompt
 from ipyvirt.hub import Event, Subscription
 from ipyvirt.models.event_history import COLUMNS, event_row
@@ -177,6 +177,16 @@ class VirtMagics(Magics):
         from ipyvirt.widgets import Dashboard
 
         return Dashboard(self._connection(args.name))
+
+    def _console(self, args: argparse.Namespace) -> Any:
+        from ipyvirt.models.console import ConsoleError
+        from ipyvirt.widgets import Console
+
+        conn = self._connection(args.name)
+        try:
+            return Console(conn.domain(args.domain), conn=conn, force=args.force)
+        except (ConsoleError, NoSuchDomain) as err:
+            raise UsageError(f"%virt console: {err}") from None
 
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()

@@ -133,9 +133,16 @@ def test_a_held_console_names_force_and_force_takes_it(
         f"another client holds the console of {qemu_guest.name}: open it with --force "
         "(force=True) to take it over"
     )
+    kernel.execute(f"vc = %virt connect {qemu_guest.uri} --rw").ok()
+    refused = kernel.execute(f"%virt console {qemu_guest.name}")
+    assert refused.status == "error"
+    assert (
+        f"%virt console: another client holds the console of {qemu_guest.name}: open it "
+        "with --force" in refused.stderr
+    )
     kernel.execute(
         "import asyncio\n"
-        "con2 = Console(dom, force=True)\n"
+        f"con2 = %virt console {qemu_guest.name} --force\n"
         "for _ in range(1000):\n"
         "    if not con.session.connected: break\n"
         "    await asyncio.sleep(0.01)\n"

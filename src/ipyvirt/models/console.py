@@ -59,6 +59,11 @@ def open_error(name: str, err: libvirt.libvirtError) -> ConsoleError:
             f"this hypervisor driver has no consoles ({message}): "
             "use a driver with serial consoles, such as qemu"
         )
+    if code == libvirt.VIR_ERR_OPERATION_DENIED:
+        return ConsoleError(
+            f"the console of {name} needs a read-write connection: %virt connect URI --rw "
+            "(libvirt.open, not openReadOnly)"
+        )
     if "active console session" in message.lower():
         return ConsoleError(
             f"another client holds the console of {name}: open it with --force "

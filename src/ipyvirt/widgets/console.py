@@ -19,6 +19,7 @@ from typing import Any
 import libvirt
 import traitlets
 
+from ipyvirt.connection import Connection
 from ipyvirt.hub import Event
 from ipyvirt.models.console import SCROLLBACK, ConsoleError, ConsoleSession
 from ipyvirt.widgets.base import Coalescer
@@ -39,6 +40,8 @@ class Console(View):
     """The serial console of *dom*, live: type into it in the page, or script it with
     :meth:`send`, :meth:`expect` and :meth:`text`.
 
+    Its status follows the domain's lifecycle events, on *conn* (an
+    :class:`~ipyvirt.Connection` on the same hypervisor) or on one of its own.
     *force* takes the console over from another client; *reconnect* opens it again each
     time the domain starts. The last *scrollback* bytes are kept (for views that render
     later, and for :meth:`text`). Closing it frees the stream, its callback and the console.
@@ -55,6 +58,7 @@ class Console(View):
         self,
         dom: libvirt.virDomain,
         *,
+        conn: Connection | None = None,
         force: bool = False,
         reconnect: bool = False,
         scrollback: int = SCROLLBACK,
@@ -70,7 +74,7 @@ class Console(View):
         if running or not reconnect:
             session.open()  # a one-line ConsoleError, before any comm opens
         super().__init__()
-        self._live(dom.connect())
+        self._live(conn if conn is not None else dom.connect())
         self.session = session
         self.reconnect = reconnect
         self.name = session.name
