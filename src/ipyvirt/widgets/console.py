@@ -27,6 +27,9 @@ from ipyvirt.widgets.view import STATIC, View, css, esm
 
 __all__ = ["Console"]
 
+# what a terminal answers to ESC[6n (where is the cursor?): ESC[row;colR
+_CURSOR_REPORT = re.compile(r"\x1b\[\d+;\d+R")
+
 #: unsent output kept for the browser at most (a flood beyond it skips the oldest bytes)
 PENDING_MAX = 64 * 1024
 
@@ -81,7 +84,9 @@ class Console(View):
         self._pending = bytearray()
         self._skipped = 0
         self._greeted = False  # a view said hello: output is worth sending
+        #: messages of output sent to the views, and cursor reports (ESC[6n answered) from them
         self.messages = 0
+        self.cursor_reports = 0
         self._coalescer = Coalescer(loop, interval, self._flush)
         session.on_output = self._output
         session.on_state = self._state
@@ -140,6 +145,8 @@ class Console(View):
                 buffers.append(_xterm())
             self.send({"kind": "hello"}, buffers)
         elif do == "keys" and isinstance(content.get("data"), str) and self.session.connected:
+            if _CURSOR_REPORT.fullmatch(content["data"]):
+                self.cursor_reports += 1
             self.session.send(content["data"])
 
     # -- scripting ----------------------------------------------------------------------

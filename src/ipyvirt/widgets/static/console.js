@@ -70,11 +70,23 @@ function render({ model, el }) {
     term.onData((data) => ask(model, "keys", { data }));
     term.write(new Uint8Array(scrollback.buffer || scrollback));
     for (const bytes of early.splice(0)) term.write(bytes);
+    // a theme's name is set first and its stylesheet applies later: read the colours again
+    // until they settle
+    const timers = [];
     const observer = new MutationObserver(() => {
-      term.options.theme = themeColours(root);
+      for (const ms of [0, 250, 1000, 3000]) {
+        timers.push(setTimeout(() => (term.options.theme = themeColours(root)), ms));
+      }
     });
-    observer.observe(document.body, { attributes: true, attributeFilter: ["data-jp-theme-light"] });
-    cleanups.push(() => observer.disconnect(), () => term.dispose());
+    observer.observe(document.body, {
+      attributes: true,
+      attributeFilter: ["data-jp-theme-light", "data-jp-theme-name"],
+    });
+    cleanups.push(
+      () => observer.disconnect(),
+      () => timers.forEach(clearTimeout),
+      () => term.dispose(),
+    );
   }
 
   const cleanups = [];
