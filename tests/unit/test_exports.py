@@ -68,6 +68,7 @@ def test_widget_names() -> None:
             "DomainTable",
             "EventLog",
             "LoopMonitor",
+            "Screen",
             "Timeline",
             "Usage",
         ]

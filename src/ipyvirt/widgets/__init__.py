@@ -8,6 +8,7 @@ from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.loop_monitor import LoopMonitor
+from ipyvirt.widgets.screen import Screen
 from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
 
@@ -18,6 +19,7 @@ __all__ = [
     "DomainTable",
     "EventLog",
     "LoopMonitor",
+    "Screen",
     "Timeline",
     "Usage",
 ]
