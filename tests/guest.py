@@ -15,6 +15,7 @@ in ``tests/conftest.py``.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import shutil
 import subprocess
@@ -44,6 +45,7 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 echo "{BANNER}" > /dev/console
+echo "{BANNER}: its shell is on the serial console (ttyS0)" > /dev/tty0
 while true; do setsid cttyhack sh; done
 """
 
@@ -68,7 +70,9 @@ def default_cache() -> Path:
 def build_guest(cache: Path | None = None) -> GuestImage:
     """The guest's kernel and initramfs, built into *cache* once and reused after."""
     cache = cache or default_cache()
-    kernel, initrd = cache / "vmlinuz", cache / "initrd.gz"
+    # named after what /init says, so a changed /init gets an initramfs of its own
+    version = hashlib.sha256(INIT.encode()).hexdigest()[:12]
+    kernel, initrd = cache / "vmlinuz", cache / f"initrd-{version}.gz"
     if kernel.exists() and initrd.exists():
         return GuestImage(kernel, initrd)
     cache.mkdir(parents=True, exist_ok=True)

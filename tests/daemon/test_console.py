@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from guest import BANNER, QemuGuest
+from ipyvirt.widgets.view import STATIC
 
 from kernel import Kernel
 
@@ -39,16 +40,17 @@ def kernel() -> Iterator[Kernel]:
     k.shutdown()
 
 
-def custom(messages: list[dict[str, Any]], comm_id: str) -> list[tuple[dict[str, Any], bytes]]:
-    """What the kernel sent the widget's views, with the first binary buffer of each."""
+def custom(
+    messages: list[dict[str, Any]], comm_id: str
+) -> list[tuple[dict[str, Any], list[bytes]]]:
+    """What the kernel sent the widget's views, with the binary buffers of each."""
     found = []
     for m in messages:
         if m["msg_type"] != "comm_msg" or m["content"]["comm_id"] != comm_id:
             continue
         data = m["content"]["data"]
         if data.get("method") == "custom":
-            buffers = m.get("buffers") or [b""]
-            found.append((data["content"], bytes(buffers[0])))
+            found.append((data["content"], [bytes(b) for b in m.get("buffers") or []]))
     return found
 
 
@@ -87,10 +89,14 @@ def test_a_flood_of_output_is_coalesced_for_the_browser(
     received, chunks, messages = map(int, flood.stdout.split())
     # the hello's answer may come before the cell starts or while it runs
     sent = custom(kernel.between + flood.messages, model_id)
-    hello = [data for content, data in sent if content["kind"] == "hello"]
-    out = b"".join(data for content, data in sent if content["kind"] == "out")
-    # the hello carried the scrollback (the banner) and xterm.js itself
-    assert len(hello) == 1 and BANNER.encode() in hello[0]
+    hello = [(content, data) for content, data in sent if content["kind"] == "hello"]
+    out = b"".join(data[0] for content, data in sent if content["kind"] == "out")
+    # the hello carried xterm.js itself, then the scrollback (the banner)
+    assert len(hello) == 1
+    content, (xterm, scrollback) = hello[0]
+    assert content == {"kind": "hello", "xterm": True, "scrollback": True}
+    assert xterm == (STATIC / "vendor" / "xterm.mjs").read_bytes()
+    assert BANNER.encode() in scrollback
     assert received > 3000 * len("ipyvirt-flood\r\n")
     # every byte reached the views, in fewer messages than the stream gave reads
     assert out.count(b"ipyvirt-flood\r\n") == 3000

@@ -140,10 +140,12 @@ class Console(View):
         if do == "hello":  # a view rendered: the scrollback, and xterm.js if it lacks it
             self._greeted = True
             self._pending.clear()
-            buffers = [bytes(self.session.raw)]
-            if content.get("xterm"):
-                buffers.append(_xterm())
-            self.send({"kind": "hello"}, buffers)
+            # only buffers with bytes in them: an empty one may not reach the view at all
+            xterm = bool(content.get("xterm"))
+            scrollback = bytes(self.session.raw)
+            buffers = ([_xterm()] if xterm else []) + ([scrollback] if scrollback else [])
+            hello = {"kind": "hello", "xterm": xterm, "scrollback": bool(scrollback)}
+            self.send(hello, buffers)
         elif do == "keys" and isinstance(content.get("data"), str) and self.session.connected:
             if _CURSOR_REPORT.fullmatch(content["data"]):
                 self.cursor_reports += 1

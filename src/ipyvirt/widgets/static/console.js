@@ -49,13 +49,18 @@ function render({ model, el }) {
   showStatus();
   model.on("change:status", showStatus);
 
+  // a buffer arrives as a DataView on part of a larger ArrayBuffer: its own bytes only
+  function bytesOf(view) {
+    return new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+  }
+
   function write(buffer) {
-    const bytes = new Uint8Array(buffer.buffer || buffer);
+    const bytes = bytesOf(buffer);
     if (term) term.write(bytes);
     else early.push(bytes);
   }
 
-  async function start(scrollback, code) {
+  async function start(code, scrollback) {
     const { Terminal } = await loadXterm(code);
     term = new Terminal({
       convertEol: false,
@@ -68,7 +73,7 @@ function render({ model, el }) {
     });
     term.open(screen);
     term.onData((data) => ask(model, "keys", { data }));
-    term.write(new Uint8Array(scrollback.buffer || scrollback));
+    if (scrollback) term.write(bytesOf(scrollback));
     for (const bytes of early.splice(0)) term.write(bytes);
     // a theme's name is set first and its stylesheet applies later: read the colours again
     // until they settle
@@ -90,9 +95,14 @@ function render({ model, el }) {
   }
 
   const cleanups = [];
+  let starting = false;
   function onMessage(msg, buffers) {
-    if (msg.kind === "hello" && !term) {
-      start(buffers[0], buffers[1]);
+    if (msg.kind === "hello" && !term && !starting) {
+      // buffers: xterm.js's code if asked for, then the scrollback if there is any
+      const code = msg.xterm ? buffers[0] : null;
+      const scrollback = msg.scrollback ? buffers[msg.xterm ? 1 : 0] : null;
+      starting = true;
+      start(code ? new TextDecoder().decode(bytesOf(code)) : null, scrollback);
     } else if (msg.kind === "out") {
       write(buffers[0]);
     }
