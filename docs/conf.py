@@ -32,7 +32,7 @@ nitpicky = True
 # types from outside ipyvirt: with no network at build time there is no intersphinx to
 # resolve them; and ipyvirt's private helpers (_name), which no page documents
 nitpick_ignore_regex = [
-    ("py:.*", r"(asyncio|collections|concurrent\.futures|pathlib|threading|typing)\..*"),
+    ("py:.*", r"(asyncio|collections|concurrent\.futures|pathlib|re|threading|typing)\..*"),
     ("py:.*", r"pandas\..*"),
     # type variables of generic classes (OffLoop[R]) are no documented objects
     ("py:class", r"ipyvirt\.(models|explore)\.\w+\.[A-Z]"),

@@ -13,6 +13,8 @@ import libvirt
 import pytest
 
 import ipyvirt
+from guest import GuestImage, QemuGuest, build_guest, defined_guest
+from ipyvirt.testing.libvirtd import Libvirtd
 
 import host
 from hammering import MainLoop
@@ -26,6 +28,21 @@ pytest_plugins = ["ipyvirt.testing.fixtures"]
 def qemu_host() -> None:
     """This machine ready for QEMU guests, if this run may prepare it (see tests/host.py)."""
     host.prepare("qemu")
+
+
+@pytest.fixture(scope="session")
+def guest_image() -> GuestImage:
+    """The test guest's kernel and initramfs (tests/guest.py): fetched and built once, cached."""
+    return build_guest()
+
+
+@pytest.fixture
+def qemu_guest(
+    qemu_host: None, libvirtd_qemu: Libvirtd, guest_image: GuestImage
+) -> Iterator[QemuGuest]:
+    """A Linux guest running on the QEMU test daemon, its shell on a serial console and a VGA
+    screen; undefined after the test."""
+    yield from defined_guest(libvirtd_qemu, guest_image)
 
 
 @pytest.fixture(scope="session")

@@ -143,6 +143,23 @@ COMMANDS: tuple[Command, ...] = (
             ),
         ),
     ),
+    Command(
+        "console",
+        "a domain's serial console, live: type into it, or script it (send, expect, text)",
+        (
+            Argument(("domain",), "the domain whose console to open", {"metavar": "DOMAIN"}),
+            Argument(
+                ("--name",),
+                "the connection to use (default: the latest one opened; it must be --rw)",
+                {"metavar": "NAME"},
+            ),
+            Argument(
+                ("--force",),
+                "take the console over from another client that holds it",
+                {"action": "store_true"},
+            ),
+        ),
+    ),
     Command("loop", "the event loop's fd watches, timers and counters"),
     Command("status", "ipyvirt's loops, threads and connections"),
 )

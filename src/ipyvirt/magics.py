@@ -240,6 +240,16 @@ class VirtMagics(Magics):
 
         return FleetDashboard(fleet)
 
+    def _console(self, args: argparse.Namespace) -> Any:
+        from ipyvirt.models.console import ConsoleError
+        from ipyvirt.widgets import Console
+
+        conn = self._connection(args.name)
+        try:
+            return Console(conn.domain(args.domain), conn=conn, force=args.force)
+        except (ConsoleError, NoSuchDomain) as err:
+            raise UsageError(f"%virt console: {err}") from None
+
     def _loop(self, args: argparse.Namespace) -> Tables:
         rt = runtime.current()
         if rt is None:

@@ -191,7 +191,8 @@ def test_a_raising_subscriber_is_reported_and_later_events_arrive(kernel: Kernel
         (
             "%virt frobnicate",
             "UsageError: %virt: unknown command 'frobnicate' (commands: connect, disconnect, "
-            "list, events, dashboard, explore, show, fleet, loop, status); see %virt --help",
+            "list, events, dashboard, explore, show, fleet, console, loop, status); "
+            "see %virt --help",
         ),
         ("%virt list", "UsageError: %virt: no connection is open: %virt connect [URI] first"),
         (

@@ -64,6 +64,7 @@ def test_widget_names() -> None:
     assert sorted(ipyvirt.widgets.__all__) == sorted(
         [
             "ActionBar",
+            "Console",
             "Dashboard",
             "DomainTable",
             "DomainView",
@@ -73,6 +74,7 @@ def test_widget_names() -> None:
             "FleetHealth",
             "FleetTable",
             "LoopMonitor",
+            "Screen",
             "Timeline",
             "Usage",
         ]

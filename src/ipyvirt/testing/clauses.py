@@ -636,3 +636,9 @@ async def daemon_events(b: Bench) -> None:
 async def daemon_events_thread(b: Bench) -> None:
     assert b.daemon_uri is not None
     await _domain_events(b, b.daemon_uri, from_thread=True)
+
+
+# the stream clauses register themselves after these, in their own module
+from ipyvirt.testing import stream_clauses as _stream_clauses  # noqa: E402
+
+del _stream_clauses

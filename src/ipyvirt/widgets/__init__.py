@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipyvirt.widgets.actions import ActionBar
+from ipyvirt.widgets.console import Console
 from ipyvirt.widgets.dashboard import Dashboard
 from ipyvirt.widgets.domain_table import DomainTable
 from ipyvirt.widgets.domain_view import DomainView
@@ -10,11 +11,13 @@ from ipyvirt.widgets.event_log import EventLog
 from ipyvirt.widgets.explorer import Explorer
 from ipyvirt.widgets.fleet import FleetDashboard, FleetHealth, FleetTable
 from ipyvirt.widgets.loop_monitor import LoopMonitor
+from ipyvirt.widgets.screen import Screen
 from ipyvirt.widgets.timeline import Timeline
 from ipyvirt.widgets.usage import Usage
 
 __all__ = [
     "ActionBar",
+    "Console",
     "Dashboard",
     "DomainTable",
     "DomainView",
@@ -24,6 +27,7 @@ __all__ = [
     "FleetHealth",
     "FleetTable",
     "LoopMonitor",
+    "Screen",
     "Timeline",
     "Usage",
 ]
