@@ -52,7 +52,7 @@ class Explorer(widgets.Tab):  # type: ignore[misc]
     driver sends them (each tab says how it keeps current). Actions (start a network,
     delete a volume, ...) are enabled on read-write connections only.
 
-    *domain_view* (default: :attr:`domain_view_factory`, a
+    *domain_view* (default: ``Explorer.domain_view_factory``, a
     :class:`~ipyvirt.widgets.DomainView`) makes the view :meth:`show_domain` puts below the
     domain table; a click on a domain's name in the table shows it.
     """

@@ -38,7 +38,7 @@ _Read = tuple[dict[str, tuple[int, int]], dict[str, "_Found | None"]]
 
 class HostRows:
     """Keeps *conn*'s domains in *model* as rows of *host*; calls *changed()* when what it
-    says about the connection (:attr:`closed`) changed. Used on the main loop's thread."""
+    says about the connection (``closed``) changed. Used on the main loop's thread."""
 
     def __init__(
         self,
