@@ -5,6 +5,7 @@ domains in every state the test driver has, autostart on some, transient ones am
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Iterator
 
@@ -82,3 +83,10 @@ def test_a_read_only_connection_reads_the_same(
         assert query_all(reader) == query_all(conn)
     finally:
         reader.close()
+
+
+def test_a_rows_dict_is_asdicts_without_the_copy(conn: libvirt.virConnect) -> None:
+    _mixed(conn, 5, random.Random(8))
+    for row in query_all(conn).values():
+        assert row.as_dict() == dataclasses.asdict(row)
+        assert row.as_dict() is not row.as_dict()  # a dict of its own: callers may change it
