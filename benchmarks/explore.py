@@ -42,7 +42,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from _browser import Frames, clock_offset, kernel_print, lab_and_browser, notebook_page, populate
+from _browser import (
+    Frames,
+    clock_offset,
+    kernel_print,
+    lab_and_browser,
+    notebook_page,
+    populate,
+    step_times,
+)
 from _common import KernelProcess, daemon, percentile, print_table
 
 RENDER_TARGET_MS = 300.0
@@ -353,29 +361,11 @@ def browse(uri: str, conn: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def timelines(result: dict[str, Any], kind: str) -> list[dict[str, float]]:
-    """Per sample shown, ms from the libvirt call to each step (the first of its kind after
-    the step before)."""
+    """Per sample of *kind* shown, ms from the libvirt call to each step."""
     fam = result["families"][kind]
     trace = sorted((w, step) for k, step, w in result["trace"] if k == kind)
     sent = sorted(f[1] for f in result["frames"] if f[3] == fam["comm"] and "data" in f[2])
-    out = []
-    for s in fam["samples"]:
-        if s["lost"]:
-            continue
-        t, at = s["t0"], {}
-        for step in TRACED:
-            when = next((w for w, name in trace if name == step and w >= t), None)
-            if when is not None:
-                at[step] = when - s["t0"]
-                t = when
-        when = next((w for w in sent if w >= t), None)
-        if when is not None:
-            at["sent"] = when - s["t0"]
-        at["dom"] = s["dom"] - s["t0"]
-        if s["frame"] is not None:
-            at["frame"] = s["frame"] - s["t0"]
-        out.append(at)
-    return out
+    return step_times(fam["samples"], trace, sent, TRACED)
 
 
 # -- the report -----------------------------------------------------------------------------------
