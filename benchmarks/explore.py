@@ -180,9 +180,26 @@ def open_once(kp: KernelProcess) -> dict[str, Any]:
             "bytes": _size([data]),
             "before": _size(before),
         }
+    out["open_pool"] = open_pool(k, ids["storage"])
     k.execute("ex.close()").ok()
     k.drain(0.3)
     return out
+
+
+def open_pool(k: Any, comm: str) -> dict[str, float]:
+    """The user opens one pool of many (its first volumes are read then): ms until the
+    storage data is sent again, and its size."""
+    k.drain(0.2)
+    k.between.clear()
+    sent = time.time() * 1000
+    k.send_custom(comm, {"do": "open", "pool": POOL})
+    deadline = time.monotonic() + 120
+    data = None
+    while data is None:
+        assert time.monotonic() < deadline, "the opened pool's volumes never came"
+        k.drain(0.05)
+        data = next((m for m in _to(k.between, comm) if _state(m).get("data")), None)
+    return {"ms": _date_ms(data) - sent, "bytes": _size([data])}
 
 
 def opening(uri: str, repeat: int) -> list[dict[str, Any]]:
@@ -399,6 +416,16 @@ def report_opening(runs: list[dict[str, Any]], args: argparse.Namespace) -> list
                 f"{runs[0]['open_bytes'][name] / 1024:.1f} KiB",
             )
         )
+    opened = [r["open_pool"] for r in runs]
+    rows.append(
+        (
+            f"storage: one pool opened ({POOL}, until its first volumes are sent)",
+            fig([o["ms"] for o in opened]),
+            f"{max(o['bytes'] for o in opened) / 1024:.1f} KiB",
+            "-",
+            "-",
+        )
+    )
     headers = ("part", "ms, median / max", "data sent", "bytes before shown", "comm_open")
     print_table(headers, rows, args.markdown)
     worst = max(
