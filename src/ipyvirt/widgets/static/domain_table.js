@@ -2,7 +2,9 @@
 // asks the kernel for everything else (filter, sort, page, selection, actions).
 
 // A row as the kernel sends it (domain_table.py's _cells): [key, name, id, state, reason,
-// vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last
+// vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last.
+// A fleet's host header (fleet.py's _page_rows) has no key: [null, host, health, shown,
+// total, [[state, n], ...], collapsed, continued]
 const SELECTED = 9;
 const HOST = 10;
 // [header, index in a row, sort key (none: not sortable), numeric]
@@ -23,6 +25,23 @@ function cell(value, index) {
   if (index === 3) return stateBadge(value);
   if (index === 7 || index === 8) return value ? "yes" : "no";
   return value;
+}
+
+function groupRow(model, row, span) {
+  const [, host, health, shown, total, counts, collapsed, continued] = row;
+  const n = shown === total ? `${total} domain${total === 1 ? "" : "s"}`
+    : `${shown} of ${total} domains`;
+  return h("tr", { class: "ipyvirt-group", "data-host": host },
+    h("th", { scope: "rowgroup", colspan: span },
+      h("button", {
+        type: "button", class: "ipyvirt-fold", "aria-expanded": collapsed ? "false" : "true",
+        title: `${collapsed ? "show" : "hide"} the domains of ${host}`,
+        onclick: () => ask(model, "collapse", { host, on: !collapsed }),
+      }, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" }, collapsed ? "▸" : "▾"),
+      host, continued ? h("span", { class: "ipyvirt-continued" }, " (continued)") : null),
+      healthBadge(health),
+      h("span", { class: "ipyvirt-count" }, n),
+      counts.map(([state, k]) => h("span", { class: `ipyvirt-badge ipyvirt-state-${state}` }, `${k} ${state}`))));
 }
 
 function render({ model, el }) {
@@ -56,8 +75,17 @@ function render({ model, el }) {
     class: "ipyvirt-host", "aria-label": "filter by host",
     onchange: () => ask(model, "look", { host_filter: host.value }),
   });
+  // a fleet's: a header per host, or a host column; fold or unfold every host at once
+  const grouped = h("input", {
+    type: "checkbox", onchange: () => ask(model, "look", { group: grouped.checked }),
+  });
+  const groupBox = h("label", { class: "ipyvirt-group-by" }, grouped, "group by host");
+  const fold = h("button", {
+    type: "button", class: "ipyvirt-fold-all",
+    onclick: () => ask(model, "collapse", { on: fold.dataset.on === "1" }),
+  });
   const summary = h("div", { class: "ipyvirt-summary" });
-  const top = h("div", { class: "ipyvirt-bar" }, name, state, host);
+  const top = h("div", { class: "ipyvirt-bar" }, name, state, host, groupBox, fold);
 
   // -- the table --
   const all = h("input", {
@@ -69,7 +97,8 @@ function render({ model, el }) {
     },
   });
   const fleet = () => get("hosts")?.length > 0;
-  const columns = () => (fleet() ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
+  // grouped, the headers name the host: no host column
+  const columns = () => (fleet() && !get("look").group ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
   const head = (text, key, num) =>
     h("th", { class: num ? "num" : undefined, scope: "col", "data-key": key },
       h("button", {
@@ -77,6 +106,7 @@ function render({ model, el }) {
         onclick: () => ask(model, "sort", { key }),
       }, text, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" })));
   let heads = [];
+  let headsFor = null;  // the columns the heads were made for
   const headRow = h("tr");
   const body = h("tbody");
   const table = h("table", { class: "ipyvirt-domains" }, h("thead", {}, headRow), body);
@@ -102,12 +132,11 @@ function render({ model, el }) {
     hosts() {
       const names = get("hosts") || [];
       host.hidden = !names.length;
+      groupBox.hidden = !names.length;
       host.replaceChildren(h("option", { value: "" }, "all hosts"),
         ...names.map((n) => h("option", { value: n }, n)));
-      heads = columns().map(([text, , key, num]) => head(text, key, num));
-      headRow.replaceChildren(h("th", { class: "check", scope: "col" }, all), ...heads);
+      headsFor = null;
       draw.look();
-      draw.page_rows();
     },
     states() {
       state.replaceChildren(...get("states").map((s) => h("option", { value: s }, s)));
@@ -115,12 +144,26 @@ function render({ model, el }) {
     },
     look() {
       const look = get("look");
+      const wanted = columns().map(([text]) => text).join();
+      if (wanted !== headsFor) {
+        headsFor = wanted;
+        heads = columns().map(([text, , key, num]) => head(text, key, num));
+        headRow.replaceChildren(h("th", { class: "check", scope: "col" }, all), ...heads);
+        draw.page_rows();
+      }
       // what is being typed wins over an older echo of it
       if (document.activeElement !== name && typing === null && name.value !== look.name_filter) {
         name.value = look.name_filter;
       }
       state.value = look.state_filter;
       host.value = look.host_filter || "";
+      grouped.checked = !!look.group;
+      // fold every host while one is open; unfold them when all are folded
+      const hostsShown = (get("hosts") || []).filter((n) => !look.host_filter || n === look.host_filter);
+      const open = hostsShown.filter((n) => !(look.collapsed || []).includes(n)).length;
+      fold.hidden = !look.group || !hostsShown.length;
+      fold.dataset.on = open ? "1" : "0";
+      fold.textContent = open ? "collapse all" : "expand all";
       for (const th of heads) {
         const on = th.dataset.key === look.sort;
         const dir = look.descending ? "descending" : "ascending";
@@ -131,8 +174,12 @@ function render({ model, el }) {
     openable() { draw.page_rows(); },
     page_rows() {
       // a redraw keeps the keyboard's place: the checkbox of the same domain
-      const at = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.uuid : null;
+      const focused = body.contains(document.activeElement) ? document.activeElement.closest("tr") : null;
+      const at = focused?.dataset.uuid;
+      const atHost = focused?.dataset.host;
+      const span = columns().length + 1;
       body.replaceChildren(...get("page_rows").map((row) => {
+        if (row[0] === null) return groupRow(model, row, span);
         const [uuid, , , st] = row;
         const box = h("input", {
           type: "checkbox", "aria-label": `select ${row[1]}`, checked: !!row[SELECTED],
@@ -150,6 +197,7 @@ function render({ model, el }) {
             }, row[1]) : cell(row[i], i))));
       }));
       if (at) body.querySelector(`tr[data-uuid="${at}"] input`)?.focus();
+      else if (atHost) body.querySelector(`tr.ipyvirt-group[data-host="${CSS.escape(atHost)}"] button`)?.focus();
     },
     pager() {
       const { label: text, page, pages } = get("pager");
