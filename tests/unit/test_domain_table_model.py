@@ -290,12 +290,13 @@ def test_grouped_by_host_a_header_per_host_collapsible_paged() -> None:
     assert page()[0] == "# web 5/5 {'running': 4, 'paused': 1}"
     model.collapse("web")
     assert model.page == 0 and model.pages == 1 and model.open_rows() == 1
+    assert model.page_label() == "1-1 of 1 on 3 hosts, 5 folded"
     assert page() == ["# db 1/1 {'shutoff': 1}", "db/0", "# gone 0/0 {}", "# web 5/5 " + (
         "{'running': 4, 'paused': 1}")]  # fmt: skip
     model.select_all()  # a collapsed host's rows are neither selected nor acted on
     assert model.selected == {"db/0"} and [r.key for r in model.targets()] == ["db/0"]
     model.collapse(None)
-    assert model.page_label() == "hosts 1-3 of 3" and model.open_rows() == 0
+    assert model.page_label() == "hosts 1-3 of 3, 6 folded" and model.open_rows() == 0
     model.collapse(None, on=False)
     model.look(name_filter="d4")  # a filter hides the hosts with nothing to show
     assert page() == ["# web 1/5 {'running': 1}", "web/4"]

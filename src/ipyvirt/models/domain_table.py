@@ -383,20 +383,7 @@ class DomainTableModel:
             if not lines:
                 return f"0 of {len(view):,}"
             return f"{first + 1:,}-{first + len(lines):,} of {len(view):,}"
-        rows = [r for r in lines if isinstance(r, DomainRow)]
-        hosts = [g.host for g in lines if isinstance(g, Group)]
-        if not lines:
-            return "0 of 0"
-        before = sum(1 for line in grouping.lines[:first] if isinstance(line, int))
-        n_hosts = len(grouping.groups)
-        if not rows:
-            order = list(grouping.groups)
-            at, to = order.index(hosts[0]) + 1, order.index(hosts[-1]) + 1
-            return f"hosts {at:,}-{to:,} of {n_hosts:,}"
-        return (
-            f"{before + 1:,}-{before + len(rows):,} of {grouping.open:,} "
-            f"on {n_hosts:,} host{'s' * (n_hosts != 1)}"
-        )
+        return grouping.label(self.page, self.page_size, len(view))
 
     def empty_text(self) -> str:
         """What to show instead of rows when none shows: "" when some do (or, grouped, a

@@ -53,6 +53,24 @@ class Grouping:
                     return [line, *lines]
         return lines
 
+    def label(self, page: int, page_size: int, rows: int) -> str:
+        """*page*'s label: "26-49 of 120 on 5 hosts", "hosts 2-3 of 5" for headers alone,
+        and how many of the *rows* the filter shows are folded."""
+        lines = self.page(page, page_size)
+        if not lines:
+            return "0 of 0"
+        first = page * page_size
+        before = sum(1 for line in self.lines[:first] if isinstance(line, int))
+        shown = sum(1 for line in lines if isinstance(line, int))
+        n = len(self.groups)
+        folded = f", {rows - self.open:,} folded" if rows > self.open else ""
+        if not shown:
+            order = list(self.groups)
+            hosts = [order.index(line.host) + 1 for line in lines if isinstance(line, Group)]
+            return f"hosts {hosts[0]:,}-{hosts[-1]:,} of {n:,}{folded}"
+        where = f"on {n:,} host{'s' * (n != 1)}"
+        return f"{before + 1:,}-{before + shown:,} of {self.open:,} {where}{folded}"
+
 
 def group(
     view: list[DomainRow],
