@@ -39,6 +39,10 @@ class FleetTable(DomainTable):
     sortable host column; a host filter, and actions each run on its row's host. Hosts that
     connect later join it; removed ones leave it. One comm."""
 
+    # grouping by host and the hosts' health: a fleet's table's own, not every table's
+    _esm = _lean(esm("domain_table", "health", "fleet_table"))
+    _css = _lean(css("domain_table", "fleet_table"), css=True)
+
     #: the hosts, for the view's host filter and column (a one-host table has none)
     hosts: traitlets.List[str] = traitlets.List().tag(sync=True)
 
@@ -191,7 +195,7 @@ class FleetHealth(View):
     """A row per host of *fleet*: ``%virt fleet list`` live, redrawn every *interval*
     seconds (traitlets sends nothing while nothing changed). One comm."""
 
-    _esm = _lean(esm("fleet_health"))
+    _esm = _lean(esm("fleet_health", "health"))
     _css = _lean(css("fleet_health"), css=True)
 
     columns: traitlets.List[str] = traitlets.List().tag(sync=True)

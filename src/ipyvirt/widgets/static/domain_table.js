@@ -3,8 +3,7 @@
 
 // A row as the kernel sends it (domain_table.py's _cells): [key, name, id, state, reason,
 // vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last.
-// A fleet's host header (fleet.py's _page_rows) has no key: [null, host, health, shown,
-// total, [[state, n], ...], collapsed, continued]
+// A fleet's host header has none (fleet_table.js)
 const SELECTED = 9;
 const HOST = 10;
 // [header, index in a row, sort key (none: not sortable), numeric]
@@ -25,23 +24,6 @@ function cell(value, index) {
   if (index === 3) return stateBadge(value);
   if (index === 7 || index === 8) return value ? "yes" : "no";
   return value;
-}
-
-function groupRow(model, row, span) {
-  const [, host, health, shown, total, counts, collapsed, continued] = row;
-  const n = shown === total ? `${total} domain${total === 1 ? "" : "s"}`
-    : `${shown} of ${total} domains`;
-  return h("tr", { class: "ipyvirt-group", "data-host": host },
-    h("th", { scope: "rowgroup", colspan: span },
-      h("button", {
-        type: "button", class: "ipyvirt-fold", "aria-expanded": collapsed ? "false" : "true",
-        title: `${collapsed ? "show" : "hide"} the domains of ${host}`,
-        onclick: () => ask(model, "collapse", { host, on: !collapsed }),
-      }, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" }, collapsed ? "▸" : "▾"),
-      host, continued ? h("span", { class: "ipyvirt-continued" }, " (continued)") : null),
-      healthBadge(health),
-      h("span", { class: "ipyvirt-count" }, n),
-      counts.map(([state, k]) => h("span", { class: `ipyvirt-badge ipyvirt-state-${state}` }, `${k} ${state}`))));
 }
 
 function render({ model, el }) {
@@ -75,17 +57,10 @@ function render({ model, el }) {
     class: "ipyvirt-host", "aria-label": "filter by host",
     onchange: () => ask(model, "look", { host_filter: host.value }),
   });
-  // a fleet's: a header per host, or a host column; fold or unfold every host at once
-  const grouped = h("input", {
-    type: "checkbox", onchange: () => ask(model, "look", { group: grouped.checked }),
-  });
-  const groupBox = h("label", { class: "ipyvirt-group-by" }, grouped, "group by host");
-  const fold = h("button", {
-    type: "button", class: "ipyvirt-fold-all",
-    onclick: () => ask(model, "collapse", { on: fold.dataset.on === "1" }),
-  });
+  // a fleet's table: grouping by host (fleet_table.js, sent with a fleet's table only)
+  const groups = typeof fleetParts === "function" ? fleetParts(model) : null;
   const summary = h("div", { class: "ipyvirt-summary" });
-  const top = h("div", { class: "ipyvirt-bar" }, name, state, host, groupBox, fold);
+  const top = h("div", { class: "ipyvirt-bar" }, name, state, host, groups?.bar);
 
   // -- the table --
   const all = h("input", {
@@ -132,7 +107,6 @@ function render({ model, el }) {
     hosts() {
       const names = get("hosts") || [];
       host.hidden = !names.length;
-      groupBox.hidden = !names.length;
       host.replaceChildren(h("option", { value: "" }, "all hosts"),
         ...names.map((n) => h("option", { value: n }, n)));
       headsFor = null;
@@ -157,13 +131,7 @@ function render({ model, el }) {
       }
       state.value = look.state_filter;
       host.value = look.host_filter || "";
-      grouped.checked = !!look.group;
-      // fold every host while one is open; unfold them when all are folded
-      const hostsShown = (get("hosts") || []).filter((n) => !look.host_filter || n === look.host_filter);
-      const open = hostsShown.filter((n) => !(look.collapsed || []).includes(n)).length;
-      fold.hidden = !look.group || !hostsShown.length;
-      fold.dataset.on = open ? "1" : "0";
-      fold.textContent = open ? "collapse all" : "expand all";
+      groups?.look(look, get("hosts") || []);
       for (const th of heads) {
         const on = th.dataset.key === look.sort;
         const dir = look.descending ? "descending" : "ascending";
@@ -173,13 +141,11 @@ function render({ model, el }) {
     },
     openable() { draw.page_rows(); },
     page_rows() {
-      // a redraw keeps the keyboard's place: the checkbox of the same domain
-      const focused = body.contains(document.activeElement) ? document.activeElement.closest("tr") : null;
-      const at = focused?.dataset.uuid;
-      const atHost = focused?.dataset.host;
-      const span = columns().length + 1;
+      // a redraw keeps the keyboard's place: the checkbox of the same domain, a host's fold
+      const tr = body.contains(document.activeElement) ? document.activeElement.closest("tr") : null;
+      const at = tr && (tr.dataset.uuid ? `tr[data-uuid="${tr.dataset.uuid}"] input` : `tr[data-host="${CSS.escape(tr.dataset.host)}"] button`);
       body.replaceChildren(...get("page_rows").map((row) => {
-        if (row[0] === null) return groupRow(model, row, span);
+        if (row[0] === null) return groups.row(row, heads.length + 1);
         const [uuid, , , st] = row;
         const box = h("input", {
           type: "checkbox", "aria-label": `select ${row[1]}`, checked: !!row[SELECTED],
@@ -196,8 +162,7 @@ function render({ model, el }) {
               onclick: () => ask(model, "open", { uuid }),
             }, row[1]) : cell(row[i], i))));
       }));
-      if (at) body.querySelector(`tr[data-uuid="${at}"] input`)?.focus();
-      else if (atHost) body.querySelector(`tr.ipyvirt-group[data-host="${CSS.escape(atHost)}"] button`)?.focus();
+      if (at) body.querySelector(at)?.focus();
     },
     pager() {
       const { label: text, page, pages } = get("pager");
