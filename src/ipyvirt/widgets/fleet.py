@@ -174,7 +174,8 @@ class FleetTable(DomainTable):
 
     def _summary_text(self) -> str:
         n = len(self.fleet.hosts)
-        where = f"{n} host{'s' * (n != 1)} ({len(self._sources)} connected)"
+        up = sum(not s.closed for s in self._sources.values())  # a closed one says so after
+        where = f"{n} host{'s' * (n != 1)} ({up} connected)"
         return self.model.summary(where, self._closed)
 
     def __repr__(self) -> str:
