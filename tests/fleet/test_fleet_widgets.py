@@ -145,6 +145,10 @@ def test_grouped_by_host_a_header_per_host_that_folds(
         ask("look", host_filter="", group=False)  # the host column again
         ask("sort", key="host")
         assert [r[-1] for r in table.page_rows] == ["h0", "h1", "h1", "h1"]
+        for name in ("gone", "h0", "h1", "h2"):
+            fleet.remove(name)
+        await until(lambda: table.empty.startswith("No host in the fleet"), "the empty text")
+        assert table.page_rows == [] and table.empty.endswith("%virt fleet add URI... adds some.")
 
     try:
         run(scenario())

@@ -243,7 +243,7 @@ class DomainTable(View):
             }
             self.look = self._look()
             self.summary = self._summary_text()
-            self.empty = model.empty_text() if not view else ""
+            self.empty = self._empty_text() if not view else ""
             self.selection = {"selected": len(targets), "shown": model.open_rows(view)}
             self.buttons = (
                 {a: self.actions.reason(a, lambda a: self._why_not(a, targets)) for a in ACTIONS}
@@ -260,6 +260,10 @@ class DomainTable(View):
 
     def _summary_text(self) -> str:
         return self.model.summary(self.conn.name, self._closed)
+
+    def _empty_text(self) -> str:
+        """What the view shows instead of rows ("" when a row or a header shows)."""
+        return self.model.empty_text()
 
     def _selected_domains(self) -> list[tuple[str, str]]:
         """(key, name) of the selected domains the filter shows, in table order."""

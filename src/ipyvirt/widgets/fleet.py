@@ -178,6 +178,11 @@ class FleetTable(DomainTable):
         where = f"{n} host{'s' * (n != 1)} ({up} connected)"
         return self.model.summary(where, self._closed)
 
+    def _empty_text(self) -> str:
+        if not self.fleet.hosts:
+            return "No host in the fleet: %virt fleet add URI... adds some."
+        return super()._empty_text()
+
     def __repr__(self) -> str:
         shown = self.model.shown()
         rows = tuple((r.host, *r.cells()) for r in shown)
