@@ -11,7 +11,6 @@ line, one on this page a page of rows, whatever the number of domains.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -27,26 +26,12 @@ from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.host_rows import HostRows
+from ipyvirt.widgets.lean import lean as _lean
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["DomainTable"]
 
 log = logging.getLogger("ipyvirt")
-
-
-def _lean(source: str, *, css: bool = False) -> str:
-    """*source* (JavaScript, or CSS with *css*) without comments, indentation and blank
-    lines: it travels in the comm_open of every table shown, and a 10,000-domain table's
-    whole first render is held to 20 KiB. No line of ours spans a string or a template
-    literal, and a JavaScript comment is a line of its own (``// ...`` or ``/** ... */``)."""
-    if css:
-        source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and (css or not _js_comment(line)))
-
-
-def _js_comment(line: str) -> bool:
-    return line.startswith("//") or (line.startswith("/*") and line.endswith("*/"))
 
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:

@@ -26,8 +26,9 @@ from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.base import LIVE, Coalescer, Repeater
-from ipyvirt.widgets.domain_table import DomainTable, _cells, _lean
+from ipyvirt.widgets.domain_table import DomainTable, _cells
 from ipyvirt.widgets.event_log import EventLog
+from ipyvirt.widgets.lean import lean as _lean
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["FleetDashboard", "FleetHealth", "FleetTable"]
@@ -148,8 +149,8 @@ class FleetTable(DomainTable):
         first = model.page * model.page_size
         rows: list[list[object]] = []
         for i, line in enumerate(lines):
-            if isinstance(line, DomainRow):
-                rows.append(_cells(line, line.key in model.selected))
+            if isinstance(line, DomainRow):  # under its host's header: no host cell
+                rows.append(_cells(line, line.key in model.selected)[: -1 if grouping else None])
                 continue
             host = self.fleet.hosts.get(line.host)
             counts = [[s, line.counts[s]] for s in DOMAIN_STATES if line.counts.get(s)]
