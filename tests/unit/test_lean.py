@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+from pathlib import Path
+
 import pytest
 
+from ipyvirt import widgets
 from ipyvirt.widgets.lean import lean
 
 
@@ -48,3 +53,15 @@ def test_what_it_cannot_make_small_it_refuses(line: str) -> None:
 def test_css_keeps_the_descendant_space() -> None:
     css = "/* c */\n.a .b > td, .c:hover { color: var(--x, #fff); margin: 0 2px; }\n"
     assert lean(css, css=True) == ".a .b>td,.c:hover{color:var(--x,#fff);margin:0 2px;}"
+
+
+@pytest.mark.parametrize("widget", ["DomainTable", "FleetTable", "FleetHealth"])
+def test_the_shipped_modules_made_lean_still_parse(widget: str, tmp_path: Path) -> None:
+    """What the browser gets is valid JavaScript: node parses each lean module (the browser
+    tests then run them)."""
+    node = shutil.which("node")
+    assert node is not None, "node is missing: scripts/setup installs it (the console's xterm.js)"
+    module = tmp_path / f"{widget}.mjs"
+    module.write_text(getattr(widgets, widget)._esm)
+    checked = subprocess.run([node, "--check", str(module)], capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stderr
