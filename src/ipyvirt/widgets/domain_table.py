@@ -22,10 +22,12 @@ from ipyvirt.connection import Connection
 from ipyvirt.domains import COLUMNS, DomainRow
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.domain_table import ALL_STATES, DomainTableModel
+from ipyvirt.models.thumbnails import THUMB_STATES
 from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.host_rows import HostRows
+from ipyvirt.widgets.thumbnails import TableThumbs
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["DomainTable"]
@@ -46,6 +48,26 @@ def _lean(source: str, *, css: bool = False) -> str:
 
 def _js_comment(line: str) -> bool:
     return line.startswith("//") or (line.startswith("/*") and line.endswith("*/"))
+
+
+#: seconds between a row's thumbnails with ``thumbnails=True``: a booting or crashed guest
+#: shows within 5 s, which is what a picture this small tells; a page of 25 guests is then 5
+#: screenshots a second on the connection the table reads its events' rows through
+THUMBNAIL_INTERVAL = 5.0
+
+
+def _thumbnail_interval(thumbnails: bool | float) -> float:
+    """``thumbnails=`` as seconds between a row's pictures (0: no column)."""
+    if thumbnails is True:
+        return THUMBNAIL_INTERVAL
+    if thumbnails is False:
+        return 0.0
+    if isinstance(thumbnails, int | float) and thumbnails >= 1:
+        return float(thumbnails)
+    raise ValueError(
+        f"thumbnails={thumbnails!r}: give True (every {THUMBNAIL_INTERVAL:g} s), False, "
+        "or the seconds between pictures (>= 1)"
+    )
 
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
@@ -80,6 +102,12 @@ class DomainTable(View):
     and acts on those alone. What it shows lives in ``model`` (a
     :class:`~ipyvirt.models.domain_table.DomainTableModel`); the actions in ``actions`` (an
     :class:`~ipyvirt.widgets.ActionBar`). One comm: the browser gets the shown page only.
+
+    With ``thumbnails=True`` a first column shows each running or paused domain's screen,
+    small, read again every 5 s (or every *thumbnails* seconds, a number >= 1) while the
+    table is on screen and its browser tab visible, for the shown page's rows only; "no
+    screen" where a domain has none. Off by default: each picture is a screenshot RPC on
+    the connection the table reads through.
     """
 
     _esm = _lean(esm("domain_table"))
@@ -99,6 +127,11 @@ class DomainTable(View):
     outcome = traitlets.Unicode().tag(sync=True)
     #: names are buttons that open the domain (someone called :meth:`on_open`)
     openable = traitlets.Bool(False).tag(sync=True)
+    #: seconds between a row's thumbnails; 0: no thumbnail column
+    thumbnails = traitlets.Float(0.0).tag(sync=True)
+
+    #: the thumbnail column's reads (None: no column; a FleetTable has none)
+    _thumbs: TableThumbs | None = None
 
     def __init__(
         self,
@@ -108,9 +141,16 @@ class DomainTable(View):
         interval: float = 0.05,
         resync: float = 30.0,
         actions: bool = True,
+        thumbnails: bool | float = False,
     ) -> None:
         self.model = DomainTableModel(page_size)  # first: a bad page_size opens no comm
-        super().__init__(states=[ALL_STATES, *DOMAIN_STATES])
+        every = _thumbnail_interval(thumbnails)
+        if every and isinstance(conn, Connection) and conn.readonly:
+            raise ValueError(
+                "thumbnails need a read-write connection (libvirt refuses a read-only one a "
+                "screenshot): %virt connect --rw, or libvirt.open"
+            )
+        super().__init__(states=[ALL_STATES, *DOMAIN_STATES], thumbnails=every)
         self._live(conn)
         self._interval, self._resync_every = interval, resync
         #: the rows of each connection shown, by host ("" alone in a one-host table)
@@ -130,6 +170,10 @@ class DomainTable(View):
             changed=self._show,
         )
         self._openers: list[Callable[[str], object]] = []
+        if every:
+            self._thumbs = TableThumbs(
+                self._rt, every, lambda: self.conn.conn, self._uuid_of, self.send
+            )
         self.model.listen(lambda change: self._show())
         self._show()
 
@@ -199,6 +243,8 @@ class DomainTable(View):
             if row is not None:
                 for opener in list(self._openers):
                     opener(row.name)
+        elif do == "thumbs" and self._thumbs is not None:
+            self._thumbs.ask(bool(content.get("fresh")))
         elif do == "confirm":
             actions.confirm()
         elif do == "cancel":
@@ -244,6 +290,13 @@ class DomainTable(View):
             )
             self.question = self.actions.question
             self.outcome = self.actions.status
+        if self._thumbs is not None:
+            self._thumbs.page({r.key for r in shown if r.state in THUMB_STATES})
+
+    def _uuid_of(self, key: str) -> str | None:
+        """The domain UUID of row *key* (None: no such row any more)."""
+        row = self.model.rows.get(key)
+        return row.uuid if row is not None else None
 
     def _summary_text(self) -> str:
         return self.model.summary(self.conn.name, self._closed)
@@ -272,8 +325,12 @@ class DomainTable(View):
 
     @property
     def settled(self) -> bool:
-        """No event is waiting to be shown, and no action is running."""
-        return all(s.settled for s in self._sources.values()) and not self.actions.busy
+        """No event is waiting to be shown, no action is running, no thumbnail is read."""
+        return (
+            all(s.settled for s in self._sources.values())
+            and not self.actions.busy
+            and (self._thumbs is None or self._thumbs.settled)
+        )
 
     def __repr__(self) -> str:
         shown = self.model.shown()
@@ -300,3 +357,5 @@ class DomainTable(View):
             source.close()
         if hasattr(self, "actions"):  # a table whose first read failed has none
             self.actions.close()
+        if self._thumbs is not None:
+            self._thumbs.close()
