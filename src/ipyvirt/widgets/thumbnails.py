@@ -50,7 +50,8 @@ class TableThumbs:
         self._reads = OffLoop(rt.main_loop, name="ipyvirt-thumbs")
         self._soon = Coalescer(rt.main_loop, _SOON, self.read)
         self._again = False
-        #: pictures and words sent to the views, and reads applied: tests read these
+        #: the views' asks, pictures and words sent to them, reads applied: tests read these
+        self.asks = 0
         self.sent = 0
         self.reads = 0
 
@@ -61,6 +62,7 @@ class TableThumbs:
 
     def ask(self, fresh: bool) -> None:
         """A view on screen asks (*fresh*: it has no picture yet)."""
+        self.asks += 1
         self.schedule.watch(time.monotonic())
         if fresh and self.schedule.have:
             self._deliver(self.schedule.have)
