@@ -52,6 +52,8 @@ class DomainView(View):
     it first; a rejected definition changes nothing and keeps your text) and snapshots
     created, reverted and deleted (the last two asked first). It polls CPU, memory and the
     running job every *interval* seconds while displayed, over the last *history* polls.
+    Its "screen" tab shows the domain's screen full size (``screen``, a
+    :class:`~ipyvirt.widgets.screen.ScreenFeed`), read only while that tab shows.
     """
 
     _esm = esm("domain_view")
