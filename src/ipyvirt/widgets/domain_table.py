@@ -10,6 +10,7 @@ line, one on this page a page of rows, whatever the number of domains.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Callable
@@ -28,7 +29,7 @@ from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.host_rows import HostRows
 from ipyvirt.widgets.thumbnails import TableThumbs
-from ipyvirt.widgets.view import View, css, esm
+from ipyvirt.widgets.view import STATIC, View, css, esm
 
 __all__ = ["DomainTable"]
 
@@ -112,6 +113,18 @@ class DomainTable(View):
 
     _esm = _lean(esm("domain_table"))
     _css = _lean(css("domain_table"), css=True)
+    #: the module of a table with thumbnails: their code and style too (a table without has
+    #: none of it; the style rides in the module, as a view's style is its class's)
+    _THUMBS_ESM = _lean(
+        "\n".join(
+            (
+                (STATIC / "common.js").read_text(),
+                f"const THUMBS_CSS = {json.dumps(_lean(css('domain_table_thumbs'), css=True))};",
+                (STATIC / "domain_table_thumbs.js").read_text(),
+                (STATIC / "domain_table.js").read_text(),
+            )
+        )
+    )
 
     # What the view draws; the kernel alone writes them (view.py's rule). Each is small: the
     # page's rows, and a few lines of text.
@@ -150,7 +163,8 @@ class DomainTable(View):
                 "thumbnails need a read-write connection (libvirt refuses a read-only one a "
                 "screenshot): %virt connect --rw, or libvirt.open"
             )
-        super().__init__(states=[ALL_STATES, *DOMAIN_STATES], thumbnails=every)
+        extra = {"_esm": self._THUMBS_ESM} if every else {}
+        super().__init__(states=[ALL_STATES, *DOMAIN_STATES], thumbnails=every, **extra)
         self._live(conn)
         self._interval, self._resync_every = interval, resync
         #: the rows of each connection shown, by host ("" alone in a one-host table)

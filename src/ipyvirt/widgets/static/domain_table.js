@@ -5,9 +5,9 @@
 // vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last
 const SELECTED = 9;
 const HOST = 10;
-// the thumbnail column (DomainTable(thumbnails=True)): not a field of the row
+// the thumbnail column (DomainTable(thumbnails=True)): not a field of the row; its code
+// (domain_table_thumbs.js, tableThumbs) is in the module only when the table has one
 const THUMB = -1;
-const THUMB_STATES = new Set(["running", "paused"]);
 // [header, index in a row, sort key (none: not sortable), numeric]
 const COLUMNS = [
   ["name", 1, "name"],
@@ -31,8 +31,7 @@ function cell(value, index) {
 function render({ model, el }) {
   el.classList.add("ipyvirt-view", "ipyvirt-table");
   const get = (name) => model.get(name);
-  const thumbsOn = get("thumbnails") > 0;
-  el.classList.toggle("ipyvirt-thumbs", thumbsOn);
+  const thumbsOn = get("thumbnails") > 0 && typeof tableThumbs === "function";
 
   // -- the filter --
   // a name request waiting for the typing to pause (one request, not one per key)
@@ -104,6 +103,7 @@ function render({ model, el }) {
   const bar = h("div", { class: "ipyvirt-bar ipyvirt-actions" }, Object.values(buttons));
   const outcome = h("div", { class: "ipyvirt-outcome", role: "status" });
   el.append(top, summary, table, empty, pager, bar, confirm, outcome);
+  const thumbs = thumbsOn ? tableThumbs(model, el, body) : null;
 
   const draw = {
     hosts() {
@@ -140,7 +140,7 @@ function render({ model, el }) {
     page_rows() {
       // a redraw keeps the keyboard's place: the checkbox of the same domain
       const at = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.uuid : null;
-      if (thumbsOn) forgetPictures(get("page_rows"));
+      if (thumbs) thumbs.forget(get("page_rows"));
       body.replaceChildren(...get("page_rows").map((row) => {
         const [uuid, , , st] = row;
         const box = h("input", {
@@ -152,7 +152,7 @@ function render({ model, el }) {
         });
         return h("tr", { class: `ipyvirt-row${row[SELECTED] ? " selected" : ""}`, "data-state": st, "data-uuid": uuid },
           h("td", { class: "check" }, box),
-          columns().map(([, i, , num]) => i === THUMB ? thumbCell(uuid, st, row[1]) : h("td", { class: num ? "num" : undefined },
+          columns().map(([, i, , num]) => i === THUMB ? thumbs.cell(uuid, st, row[1]) : h("td", { class: num ? "num" : undefined },
             i === 1 && get("openable") ? h("button", {
               type: "button", class: "ipyvirt-open", title: `open ${row[1]} in depth`,
               onclick: () => ask(model, "open", { uuid }),
@@ -202,82 +202,6 @@ function render({ model, el }) {
       outcome.classList.toggle("error", text.startsWith("error:"));
     },
   };
-  // -- thumbnails: asked for while on screen and the page visible, one picture per row --
-  // key -> {img} or {word, why}; an <img> moves into each redraw's row (decoded once)
-  const pictures = new Map();
-  function drop(key) {
-    const pic = pictures.get(key);
-    if (pic?.img) URL.revokeObjectURL(pic.img.src);
-    pictures.delete(key);
-  }
-  // the kernel forgets the same rows (a picture is sent again when one comes back)
-  function forgetPictures(rows) {
-    const kept = new Set(rows.filter((r) => THUMB_STATES.has(r[3])).map((r) => r[0]));
-    for (const key of [...pictures.keys()]) if (!kept.has(key)) drop(key);
-  }
-  function thumbCell(uuid, st, name) {
-    const td = h("td", { class: "ipyvirt-thumb", "data-uuid": uuid, "data-name": name });
-    fillThumb(td, st);
-    return td;
-  }
-  function fillThumb(td, st) {
-    const pic = pictures.get(td.dataset.uuid);
-    const word = (text, why) => h("span", { class: "ipyvirt-thumb-word", title: why }, text);
-    if (!THUMB_STATES.has(st)) td.replaceChildren(word("–", "not running: no screen"));
-    else if (!pic) td.replaceChildren(word("…", "waiting for a picture"));
-    else td.replaceChildren(pic.img || word(pic.word, pic.why));
-  }
-  function onMessage(msg, buffers) {
-    if (msg.kind !== "thumbs") return;
-    const changed = [];
-    msg.shots.forEach(([key, w, hi], n) => {
-      drop(key);
-      // a buffer arrives as a DataView, which a Blob takes as it is
-      const url = URL.createObjectURL(new Blob([buffers[n]], { type: "image/png" }));
-      const img = h("img", { class: "ipyvirt-thumb-img", src: url, "data-width": w, "data-height": hi });
-      pictures.set(key, { img });
-      changed.push(key);
-    });
-    for (const [key, [text, why]] of Object.entries(msg.words)) {
-      drop(key);
-      pictures.set(key, { word: text, why });
-      changed.push(key);
-    }
-    for (const key of changed) {
-      const td = [...body.querySelectorAll("td.ipyvirt-thumb")].find((c) => c.dataset.uuid === key);
-      if (!td) continue;
-      const pic = pictures.get(key);
-      if (pic.img) {
-        pic.img.alt = `screen of ${td.dataset.name}`;
-        pic.img.title = `${td.dataset.name}: ${pic.img.dataset.width}x${pic.img.dataset.height}`;
-      }
-      fillThumb(td, td.closest("tr").dataset.state);
-    }
-  }
-  let onScreen = false, watching = false, timer = null, fresh = true;
-  const askThumbs = () => { ask(model, "thumbs", fresh ? { fresh: true } : {}); fresh = false; };
-  function watch() {
-    const want = thumbsOn && onScreen && document.visibilityState === "visible";
-    if (want === watching) return;
-    watching = want;
-    clearInterval(timer);
-    timer = null;
-    if (want) {
-      askThumbs();
-      timer = setInterval(askThumbs, get("thumbnails") * 1000);
-    }
-  }
-  // a hidden Lab tab, a dashboard tab not chosen, a table scrolled away: not intersecting
-  const seen = thumbsOn ? new IntersectionObserver((entries) => {
-    onScreen = entries[entries.length - 1].isIntersecting;
-    watch();
-  }) : null;
-  if (seen) {
-    seen.observe(el);
-    document.addEventListener("visibilitychange", watch);
-    model.on("msg:custom", onMessage);
-  }
-
   const listeners = Object.entries(draw).map(([trait, fn]) => {
     const on = () => fn();
     model.on(`change:${trait}`, on);
@@ -286,13 +210,7 @@ function render({ model, el }) {
   });
   return () => {
     clearTimeout(typing);
-    if (seen) {
-      seen.disconnect();
-      clearInterval(timer);
-      document.removeEventListener("visibilitychange", watch);
-      model.off("msg:custom", onMessage);
-      for (const key of [...pictures.keys()]) drop(key);
-    }
+    if (thumbs) thumbs.dispose();
     for (const [trait, on] of listeners) model.off(`change:${trait}`, on);
   };
 }
