@@ -257,8 +257,9 @@ class DomainTable(View):
             if row is not None:
                 for opener in list(self._openers):
                     opener(row.name)
-        elif do == "thumbs" and self._thumbs is not None:
-            self._thumbs.ask(bool(content.get("fresh")))
+        elif do == "thumbs":  # a table without the column has no view that asks
+            if self._thumbs is not None:
+                self._thumbs.ask(bool(content.get("fresh")))
         elif do == "confirm":
             actions.confirm()
         elif do == "cancel":
