@@ -58,9 +58,9 @@ def customs(
 
 
 def test_thumbnails_of_the_shown_page_while_a_view_asks(kernel: Kernel) -> None:
-    kernel.execute("t = DomainTable(c, page_size=2, thumbnails=1)").ok()
+    kernel.execute("t = DomainTable(c, page_size=2, thumbnails=3)").ok()
     table = kernel.value("t.model_id")
-    assert kernel.value("t.thumbnails") == 1.0
+    assert kernel.value("t.thumbnails") == 3.0
     kernel.execute("await asyncio.sleep(1.5)").ok()
     assert kernel.value("[t._thumbs.reads, t._thumbs.sent]") == [0, 0]  # nobody asked yet
 
@@ -80,7 +80,7 @@ def test_thumbnails_of_the_shown_page_while_a_view_asks(kernel: Kernel) -> None:
     kernel.send_custom(table, {"do": "thumbs"})
     kernel.execute("await asyncio.sleep(0.3)").ok()
     assert kernel.value("[t._thumbs.reads, t._thumbs.sent]") == [1, 1]
-    kernel.execute("await asyncio.sleep(1)").ok()
+    kernel.execute("await asyncio.sleep(3)").ok()
     kernel.send_custom(table, {"do": "thumbs"})
     kernel.execute("await until(lambda: t._thumbs.reads == 2 and t.settled)").ok()
     assert kernel.value("t._thumbs.sent") == 1
@@ -96,7 +96,7 @@ def test_thumbnails_of_the_shown_page_while_a_view_asks(kernel: Kernel) -> None:
 
     # no view asks any more: back on page one nothing is read ("test" left the page: the
     # kernel forgot its picture, as the view did)
-    kernel.execute("await asyncio.sleep(2.6)").ok()  # 2.5 intervals after the last ask
+    kernel.execute("await asyncio.sleep(7.6)").ok()  # 2.5 intervals after the last ask
     kernel.send_custom(table, {"do": "turn", "step": -1})
     kernel.execute("await asyncio.sleep(1)").ok()
     assert kernel.value("[t._thumbs.reads, t._thumbs.sent]") == [3, 2]
