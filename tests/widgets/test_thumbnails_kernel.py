@@ -19,7 +19,7 @@ pytestmark = pytest.mark.kernel
 SETUP = """
 %load_ext ipyvirt
 import asyncio, libvirt
-from ipyvirt.widgets import DomainTable, DomainView
+from ipyvirt.widgets import Dashboard, DomainTable, DomainView
 c = libvirt.open("test:///default")
 for name in ("off", "two"):
     d = c.defineXML(f"<domain type='test'><name>{name}</name><memory>1024</memory>"
@@ -148,3 +148,18 @@ def test_the_domain_views_screen_only_while_its_tab_shows(kernel: Kernel) -> Non
     kernel.execute("await until(lambda: v.screen_status == 'not running')").ok()
     assert kernel.value("v.screen.sent") == after + 1  # the last picture, at the hello
     kernel.execute("v.close()").ok()
+
+
+def test_the_dashboard_has_thumbnails_when_asked_on_a_read_write_connection(
+    kernel: Kernel,
+) -> None:
+    kernel.execute("_ = %virt connect test:///default --name ro").ok()
+    reply = kernel.execute("%virt dashboard ro --thumbnails")
+    assert reply.status == "error"
+    assert reply.stderr.strip() == (
+        "UsageError: %virt dashboard: thumbnails need a read-write connection (libvirt "
+        "refuses a read-only one a screenshot): %virt connect --rw, or libvirt.open"
+    )
+    kernel.execute("_ = %virt connect test:///default --rw --name rw").ok()
+    kernel.execute("d = %virt dashboard rw --thumbnails").ok()
+    assert kernel.value("[d.table.thumbnails, Dashboard(c).table.thumbnails]") == [5.0, 0.0]
