@@ -136,7 +136,7 @@ def test_the_domain_views_screen_only_while_its_tab_shows(kernel: Kernel) -> Non
     assert got[0][1][0].startswith(b"\x89PNG\r\n\x1a\n")
     assert kernel.value("v.screen_status") == ""
     kernel.send_custom(view, {"do": "screen", "on": False})
-    kernel.execute("await until(lambda: v.screen.views == 0)").ok()
+    kernel.execute("await until(lambda: not v.screen.wanted)").ok()
     after = kernel.value("v.screen.sent")
     kernel.execute("await asyncio.sleep(4.5)").ok()  # more than two intervals: none is read
     assert kernel.value("v.screen.sent") == after
@@ -146,7 +146,11 @@ def test_the_domain_views_screen_only_while_its_tab_shows(kernel: Kernel) -> Non
     ).ok()
     kernel.send_custom(view, {"do": "screen", "on": True})
     kernel.execute("await until(lambda: v.screen_status == 'not running')").ok()
-    assert kernel.value("v.screen.sent") == after + 1  # the last picture, at the hello
+    assert kernel.value("v.screen.sent") == after + 1  # the last picture, at the ask
+    # no more asks and no "off" (a browser closed): the reads stop by themselves
+    kernel.execute("await until(lambda: not v.screen.wanted)").ok()
+    kernel.execute("await asyncio.sleep(2.5)").ok()  # the repeater's next tick cancels it
+    assert kernel.value("v.screen._repeater.running") is False
     kernel.execute("v.close()").ok()
 
 

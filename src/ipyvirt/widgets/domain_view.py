@@ -7,9 +7,10 @@ The kernel reads the domain off the loop (:mod:`ipyvirt.models.domain_view`) whe
 opens, after each of its events (coalesced) and after each action, and sets the traits that
 changed. While displayed it polls the domain's counters and job every *interval* seconds;
 the view asks for the chart's window once (``{"do": "hello"}``), then gets each new frame.
-The screen tab says ``{"do": "screen", "on": true}`` when it shows and ``false`` when it
-hides or goes: a :class:`~ipyvirt.widgets.screen.ScreenFeed` reads a picture off the loop
-every *interval* seconds (at least 2) in between only.
+The screen tab asks ``{"do": "screen", "on": true}`` when it shows and every *interval*
+while it does, ``false`` when it hides or goes: a :class:`~ipyvirt.widgets.screen.ScreenFeed`
+reads a picture off the loop every *interval* seconds (at least 2) in between only, and
+stops by itself 2.5 intervals after the last ask (a closed browser says nothing).
 The view asks for everything else: ``define``, ``discard`` (the edited text),
 ``snapshot`` (``op``: create, revert, delete), ``confirm``, ``cancel``.
 """
@@ -255,10 +256,8 @@ class DomainView(View):
         if do == "hello":  # a view rendered (perhaps inside a dashboard): the window, then frames
             self._start_polling()
             self.send({"kind": "window", "frames": [_frame(f) for f in self.usage.frames]})
-        elif do == "screen" and content.get("on"):
-            self.screen.hello()
         elif do == "screen":
-            self.screen.bye()
+            self.screen.ask(bool(content.get("on")), bool(content.get("fresh")))
         elif do == "define":
             self.define(str(content.get("xml", "")))
         elif do == "snapshot":

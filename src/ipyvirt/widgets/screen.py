@@ -29,8 +29,9 @@ __all__ = ["Screen", "ScreenFeed"]
 class ScreenFeed:
     """Pictures of one screen for the views that show it: *read()* (blocking: a
     :func:`~ipyvirt.models.screen.screenshot`) off the loop every *interval* seconds while
-    a view is shown (:meth:`hello` .. :meth:`bye`), and only while *why_not()* is "" (else
-    *status* says it: "not running"). Each picture goes out as
+    a view is shown (:meth:`hello` .. :meth:`bye`) or has asked lately (:meth:`ask`), and
+    only while *why_not()* is "" (else *status* says it: "not running"). Each picture goes
+    out as
     ``send({"kind": "shot", "width", "height"}, [png])``; *status(text)* gets "" while
     pictures come, or why none does ("no screen"). Used on the main loop's thread."""
 
@@ -50,12 +51,22 @@ class ScreenFeed:
         #: the latest picture, and how many were sent
         self.latest: Screenshot | None = None
         self.sent = 0
+        self._loop, self.interval = loop, interval
+        self._lease = float("-inf")
         self._reads = OffLoop(loop, name=name)
         self._repeater = Repeater(loop, interval, self.read)
 
+    @property
+    def wanted(self) -> bool:
+        """A view shows the pictures (it said hello, or asked lately)."""
+        return self.views > 0 or self._loop.time() < self._lease
+
     def read(self) -> None:
-        """Read a picture now (off the loop), if a view is shown and none is being read."""
-        if self.views == 0 or self._reads.closed:
+        """Read a picture now (off the loop), if a view wants one and none is being read."""
+        if self._reads.closed:
+            return
+        if not self.wanted:
+            self._repeater.cancel()  # the last ask expired: a browser closed says nothing
             return
         why = self._why_not()
         if why:
@@ -66,7 +77,7 @@ class ScreenFeed:
     def _apply(self, shot: Screenshot) -> None:
         self.latest = shot
         self._status("")
-        if self.views > 0:  # else the last view went while this was read: the next hello
+        if self.wanted:  # else the last view went while this was read: the next hello
             self._show(shot)
 
     def _show(self, shot: Screenshot) -> None:
@@ -87,8 +98,26 @@ class ScreenFeed:
     def bye(self) -> None:
         """A view went (or hid its picture); the last one stops the reads."""
         self.views = max(0, self.views - 1)
-        if self.views == 0:
+        if not self.wanted:
             self._repeater.cancel()
+
+    def ask(self, on: bool, fresh: bool = False) -> None:
+        """A view showing the pictures asks (*on*) when it comes on screen and then every
+        interval or sooner; reads go on for 2.5 intervals after the latest ask, so a browser
+        closed without a word stops them soon. ``on=False``: it hid them (another view
+        showing them asks again within its interval). *fresh*: it has no picture yet."""
+        if not on:
+            self._lease = float("-inf")
+            if not self.wanted:
+                self._repeater.cancel()
+            return
+        first = not self.wanted
+        self._lease = self._loop.time() + 2.5 * self.interval
+        if (first or fresh) and self.latest is not None:
+            self._show(self.latest)
+        if first:
+            self.read()
+            self._repeater.start()
 
     def close(self) -> None:
         """Stop; a read under way ends first (it uses the connection)."""

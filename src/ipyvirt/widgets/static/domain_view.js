@@ -171,13 +171,18 @@ function render({ model, el }) {
     screenImg.alt = `the screen of ${get("name")}, ${msg.width}x${msg.height}`;
     drawScreen();
   }
-  // pictures only while the tab shows, the view is on screen and the page visible
-  let onScreen = false, screenOn = false;
+  // pictures only while the tab shows, the view is on screen and the page visible: asked
+  // for then and every interval (the kernel stops by itself when the asks stop)
+  let onScreen = false, screenOn = false, screenTimer = null, screenFresh = true;
+  const askScreen = () => { ask(model, "screen", { on: true, fresh: screenFresh }); screenFresh = false; };
   function watchScreen() {
     const want = tab === "screen" && onScreen && document.visibilityState === "visible";
     if (want === screenOn) return;
     screenOn = want;
-    ask(model, "screen", { on: want });
+    clearInterval(screenTimer);
+    screenTimer = want ? setInterval(askScreen, get("interval") * 1000) : null;
+    if (want) askScreen();
+    else ask(model, "screen", { on: false });
   }
   const seen = new IntersectionObserver((entries) => {
     onScreen = entries[entries.length - 1].isIntersecting;
@@ -366,6 +371,7 @@ function render({ model, el }) {
     clearInterval(ticker);
     seen.disconnect();
     document.removeEventListener("visibilitychange", watchScreen);
+    clearInterval(screenTimer);
     if (screenOn) ask(model, "screen", { on: false });
     if (screenUrl) URL.revokeObjectURL(screenUrl);
     model.off("msg:custom", onMessage);
