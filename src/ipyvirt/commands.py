@@ -98,7 +98,14 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         "dashboard",
         "live domain table, actions, usage, events and loop, in tabs",
-        (_name("to show"),),
+        (
+            _name("to show"),
+            Argument(
+                ("--thumbnails",),
+                "a small picture of each running domain's screen in the table (read-write)",
+                {"action": "store_true"},
+            ),
+        ),
     ),
     Command(
         "explore",

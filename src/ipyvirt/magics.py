@@ -181,7 +181,11 @@ class VirtMagics(Magics):
     def _dashboard(self, args: argparse.Namespace) -> Any:
         from ipyvirt.widgets import Dashboard
 
-        return Dashboard(self._connection(args.name))
+        conn = self._connection(args.name)
+        try:
+            return Dashboard(conn, thumbnails=args.thumbnails)
+        except ValueError as err:  # thumbnails on a read-only connection: the user can fix it
+            raise UsageError(f"%virt dashboard: {err}") from None
 
     def _explore(self, args: argparse.Namespace) -> Any:
         from ipyvirt.widgets import Explorer

@@ -1,5 +1,5 @@
 """A real QEMU guest's screen: a VGA card gives a 720x400 PNG through a stream; a guest
-without one has "no screen"."""
+without one has "no screen", in the Screen widget and in the domain table's thumbnails."""
 
 from __future__ import annotations
 
@@ -48,6 +48,34 @@ def test_a_guests_screen_and_a_guest_without_one(
             "for _ in range(3000):\n    if scr.status: break\n    await asyncio.sleep(0.01)\n"
         ).ok()
         assert k.value("scr.status") == "no screen"
+
+        # the table's thumbnails: the guest's picture, the headless guest's word
+        k.execute("from ipyvirt.widgets import DomainTable\nt = DomainTable(c, thumbnails=1)").ok()
+        table = k.value("t.model_id")
+        k.send_custom(table, {"do": "thumbs", "fresh": True})
+        asked = k.execute(
+            "for _ in range(3000):\n"
+            "    if t._thumbs.sent >= 2 and t.settled: break\n"
+            "    await asyncio.sleep(0.01)\n"
+            "print(t._thumbs.sent)"
+        ).ok()
+        sent = [
+            m
+            for m in k.between + asked.messages
+            if m["msg_type"] == "comm_msg"
+            and m["content"]["comm_id"] == table
+            and m["content"]["data"].get("method") == "custom"
+        ]
+        content = {}
+        for m in sent:  # the two rows may come in one message or two
+            got = m["content"]["data"]["content"]
+            content.setdefault("shots", []).extend(got["shots"])
+            content.setdefault("words", {}).update(got["words"])
+        key = k.value("dom.UUIDString()")
+        headless_key = k.value("headless.UUIDString()")
+        assert [shot for shot in content["shots"] if shot[0] == key] == [[key, 720, 400]]
+        assert content["words"][headless_key][0] == "no screen"
+        k.execute("t.close()").ok()
         k.execute("scr.close()\nheadless.destroy()").ok()
     finally:
         k.shutdown()

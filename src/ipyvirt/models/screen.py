@@ -16,7 +16,7 @@ import libvirt
 
 from ipyvirt.errors import IpyvirtError
 
-__all__ = ["NoScreen", "Screenshot", "ScreenshotError", "screenshot"]
+__all__ = ["NoScreen", "NoScreenshots", "Screenshot", "ScreenshotError", "screenshot"]
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -27,6 +27,10 @@ class ScreenshotError(IpyvirtError):
 
 class NoScreen(ScreenshotError):
     """The domain has no screen (no video device, or it is not running)."""
+
+
+class NoScreenshots(ScreenshotError):
+    """The connection's driver takes no screenshots (libvirt: "not supported")."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +58,8 @@ def screenshot(dom: libvirt.virDomain, screen: int = 0) -> Screenshot:
         message = err.get_error_message() or str(err)
         if "no screens" in message or err.get_error_code() == libvirt.VIR_ERR_OPERATION_INVALID:
             raise NoScreen(f"no screen on {name} ({message})") from None
+        if err.get_error_code() == libvirt.VIR_ERR_NO_SUPPORT:
+            raise NoScreenshots(f"no screenshots of {name}: {message}") from None
         raise ScreenshotError(f"cannot take a screenshot of {name}: {message}") from None
     chunks = []
     try:

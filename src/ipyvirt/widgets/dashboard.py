@@ -31,17 +31,25 @@ class _Slot(widgets.VBox):  # type: ignore[misc]
 class Dashboard(widgets.Tab):  # type: ignore[misc]
     """Tabs: domains (with actions), usage, timeline, events, event loop. A click on a
     domain's name in the table opens it in depth under the table (:attr:`domain_view`, a
-    :class:`~ipyvirt.widgets.DomainView`; the one opened before is closed)."""
+    :class:`~ipyvirt.widgets.DomainView`; the one opened before is closed).
+
+    *thumbnails* as :class:`~ipyvirt.widgets.DomainTable`'s, off by default: a screenshot
+    is a write to libvirt (a read-only connection is refused one), and on a real host each
+    is a hypervisor's screen dump, a PNG of up to a few hundred KiB, streamed over the
+    connection the table's events are read through, for every running guest of the page.
+    """
 
     # no Layout widget (a comm of its own) for the tabs either, as for every view
     layout = traitlets.Instance(widgets.Layout, allow_none=True, default_value=None).tag(
         sync=True, **widgets.widget_serialization
     )
 
-    def __init__(self, conn: Connection | libvirt.virConnect) -> None:
+    def __init__(
+        self, conn: Connection | libvirt.virConnect, *, thumbnails: bool | float = False
+    ) -> None:
         self._conn, self._owns_conn = as_connection(conn)
         try:
-            self.table = DomainTable(self._conn)
+            self.table = DomainTable(self._conn, thumbnails=thumbnails)
             self.usage = Usage(self._conn)
             self.timeline = Timeline(self._conn)
             self.event_log = EventLog(self._conn, history=True)

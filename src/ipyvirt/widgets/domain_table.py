@@ -10,6 +10,7 @@ line, one on this page a page of rows, whatever the number of domains.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -22,16 +23,38 @@ from ipyvirt.domains import COLUMNS, DomainRow
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.domain_table import ALL_STATES, DomainTableModel
 from ipyvirt.models.host_groups import Group
+from ipyvirt.models.thumbnails import THUMB_STATES
 from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.host_rows import HostRows
 from ipyvirt.widgets.lean import lean as _lean
-from ipyvirt.widgets.view import View, css, esm
+from ipyvirt.widgets.thumbnails import TableThumbs
+from ipyvirt.widgets.view import STATIC, View, css, esm
 
 __all__ = ["DomainTable"]
 
 log = logging.getLogger("ipyvirt")
+
+
+#: seconds between a row's thumbnails with ``thumbnails=True``: a booting or crashed guest
+#: shows within 5 s, which is what a picture this small tells; a page of 25 guests is then 5
+#: screenshots a second on the connection the table reads its events' rows through
+THUMBNAIL_INTERVAL = 5.0
+
+
+def _thumbnail_interval(thumbnails: bool | float) -> float:
+    """``thumbnails=`` as seconds between a row's pictures (0: no column)."""
+    if thumbnails is True:
+        return THUMBNAIL_INTERVAL
+    if thumbnails is False:
+        return 0.0
+    if isinstance(thumbnails, int | float) and thumbnails >= 1:
+        return float(thumbnails)
+    raise ValueError(
+        f"thumbnails={thumbnails!r}: give True (every {THUMBNAIL_INTERVAL:g} s), False, "
+        "or the seconds between pictures (>= 1)"
+    )
 
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
@@ -66,10 +89,28 @@ class DomainTable(View):
     and acts on those alone. What it shows lives in ``model`` (a
     :class:`~ipyvirt.models.domain_table.DomainTableModel`); the actions in ``actions`` (an
     :class:`~ipyvirt.widgets.ActionBar`). One comm: the browser gets the shown page only.
+
+    With ``thumbnails=True`` a first column shows each running or paused domain's screen,
+    small, read again every 5 s (or every *thumbnails* seconds, a number >= 1) while the
+    table is on screen and its browser tab visible, for the shown page's rows only; "no
+    screen" where a domain has none. Off by default: each picture is a screenshot RPC on
+    the connection the table reads through.
     """
 
     _esm = _lean(esm("domain_table"))
     _css = _lean(css("domain_table"), css=True)
+    #: the module of a table with thumbnails: their code and style too (a table without has
+    #: none of it; the style rides in the module, as a view's style is its class's)
+    _THUMBS_ESM = _lean(
+        "\n".join(
+            (
+                (STATIC / "common.js").read_text(),
+                f"const THUMBS_CSS = {json.dumps(_lean(css('domain_table_thumbs'), css=True))};",
+                (STATIC / "domain_table_thumbs.js").read_text(),
+                (STATIC / "domain_table.js").read_text(),
+            )
+        )
+    )
 
     # What the view draws; the kernel alone writes them (view.py's rule). Each is small: the
     # page's rows, and a few lines of text.
@@ -85,6 +126,11 @@ class DomainTable(View):
     outcome = traitlets.Unicode().tag(sync=True)
     #: names are buttons that open the domain (someone called :meth:`on_open`)
     openable = traitlets.Bool(False).tag(sync=True)
+    #: seconds between a row's thumbnails; 0: no thumbnail column
+    thumbnails = traitlets.Float(0.0).tag(sync=True)
+
+    #: the thumbnail column's reads (None: no column; a FleetTable has none)
+    _thumbs: TableThumbs | None = None
 
     def __init__(
         self,
@@ -94,9 +140,17 @@ class DomainTable(View):
         interval: float = 0.05,
         resync: float = 30.0,
         actions: bool = True,
+        thumbnails: bool | float = False,
     ) -> None:
         self.model = DomainTableModel(page_size)  # first: a bad page_size opens no comm
-        super().__init__(states=[ALL_STATES, *DOMAIN_STATES])
+        every = _thumbnail_interval(thumbnails)
+        if every and isinstance(conn, Connection) and conn.readonly:
+            raise ValueError(
+                "thumbnails need a read-write connection (libvirt refuses a read-only one a "
+                "screenshot): %virt connect --rw, or libvirt.open"
+            )
+        extra = {"_esm": self._THUMBS_ESM} if every else {}
+        super().__init__(states=[ALL_STATES, *DOMAIN_STATES], thumbnails=every, **extra)
         self._live(conn)
         self._interval, self._resync_every = interval, resync
         #: the rows of each connection shown, by host ("" alone in a one-host table)
@@ -116,6 +170,10 @@ class DomainTable(View):
             changed=self._show,
         )
         self._openers: list[Callable[[str], object]] = []
+        if every:
+            self._thumbs = TableThumbs(
+                self._rt, every, lambda: self.conn.conn, self._uuid_of, self.send
+            )
         self.model.listen(lambda change: self._show())
         self._show()
 
@@ -186,6 +244,9 @@ class DomainTable(View):
             if row is not None:
                 for opener in list(self._openers):
                     opener(row.name)
+        elif do == "thumbs":  # a table without the column has no view that asks
+            if self._thumbs is not None:
+                self._thumbs.ask(bool(content.get("fresh")))
         elif do == "confirm":
             actions.confirm()
         elif do == "cancel":
@@ -237,6 +298,15 @@ class DomainTable(View):
             )
             self.question = self.actions.question
             self.outcome = self.actions.status
+        if self._thumbs is not None:
+            self._thumbs.page(
+                {r.key for r in lines if isinstance(r, DomainRow) and r.state in THUMB_STATES}
+            )
+
+    def _uuid_of(self, key: str) -> str | None:
+        """The domain UUID of row *key* (None: no such row any more)."""
+        row = self.model.rows.get(key)
+        return row.uuid if row is not None else None
 
     def _page_rows(self, lines: list[Group | DomainRow]) -> list[list[object]]:
         """The ``page_rows`` trait: the page's rows as lists (a fleet's headers too)."""
@@ -274,8 +344,12 @@ class DomainTable(View):
 
     @property
     def settled(self) -> bool:
-        """No event is waiting to be shown, and no action is running."""
-        return all(s.settled for s in self._sources.values()) and not self.actions.busy
+        """No event is waiting to be shown, no action is running, no thumbnail is read."""
+        return (
+            all(s.settled for s in self._sources.values())
+            and not self.actions.busy
+            and (self._thumbs is None or self._thumbs.settled)
+        )
 
     def __repr__(self) -> str:
         shown = self.model.shown()
@@ -302,3 +376,5 @@ class DomainTable(View):
             source.close()
         if hasattr(self, "actions"):  # a table whose first read failed has none
             self.actions.close()
+        if self._thumbs is not None:
+            self._thumbs.close()

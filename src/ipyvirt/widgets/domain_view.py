@@ -1,11 +1,16 @@
 """One domain in depth, live, in one comm: overview with CPU and memory charts, devices,
 snapshots (a tree, with create, revert, delete), the XML (highlighted; edited and defined on
-read-write connections), a running job's progress.
+read-write connections), a running job's progress, its screen (full size, while that tab
+shows).
 
 The kernel reads the domain off the loop (:mod:`ipyvirt.models.domain_view`) when the view
 opens, after each of its events (coalesced) and after each action, and sets the traits that
 changed. While displayed it polls the domain's counters and job every *interval* seconds;
 the view asks for the chart's window once (``{"do": "hello"}``), then gets each new frame.
+The screen tab asks ``{"do": "screen", "on": true}`` when it shows and every *interval*
+while it does, ``false`` when it hides or goes: a :class:`~ipyvirt.widgets.screen.ScreenFeed`
+reads a picture off the loop every *interval* seconds (at least 2) in between only, and
+stops by itself 2.5 intervals after the last ask (a closed browser says nothing).
 The view asks for everything else: ``define``, ``discard`` (the edited text),
 ``snapshot`` (``op``: create, revert, delete), ``confirm``, ``cancel``.
 """
@@ -24,8 +29,11 @@ from ipyvirt.errors import known_names
 from ipyvirt.hub import Event
 from ipyvirt.models import domain_view as dv
 from ipyvirt.models.offloop import OffLoop
+from ipyvirt.models.screen import screenshot
+from ipyvirt.models.thumbnails import THUMB_STATES
 from ipyvirt.models.usage import UsageSamples
 from ipyvirt.widgets.base import Coalescer, Repeater
+from ipyvirt.widgets.screen import ScreenFeed
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["DomainView"]
@@ -45,6 +53,8 @@ class DomainView(View):
     it first; a rejected definition changes nothing and keeps your text) and snapshots
     created, reverted and deleted (the last two asked first). It polls CPU, memory and the
     running job every *interval* seconds while displayed, over the last *history* polls.
+    Its "screen" tab shows the domain's screen full size (``screen``, a
+    :class:`~ipyvirt.widgets.screen.ScreenFeed`), read only while that tab shows.
     """
 
     _esm = esm("domain_view")
@@ -77,6 +87,8 @@ class DomainView(View):
     draft = traitlets.Unicode("").tag(sync=True)
     #: an action is running
     busy = traitlets.Bool(False).tag(sync=True)
+    #: the screen tab's line: "" while pictures come, else why none does ("no screen")
+    screen_status = traitlets.Unicode("").tag(sync=True)
     interval = traitlets.Float(2.0).tag(sync=True)
     history = traitlets.Int(30).tag(sync=True)
 
@@ -120,6 +132,16 @@ class DomainView(View):
         self._coalescer = Coalescer(loop, 0.05, self._read)
         self._poller = Repeater(loop, interval, self.poll)
         self._resync = Repeater(loop, _RESYNC, self._coalescer.poke)
+        # libvirt refuses a read-only connection a screenshot: the user's connection reads it
+        self.screen = ScreenFeed(
+            loop,
+            lambda: screenshot(self.conn.conn.lookupByName(name)),
+            max(interval, 2.0),
+            self.send,
+            self._say_screen,
+            why_not=self._no_screen,
+            name="ipyvirt-domain-screen",
+        )
         self._pending: tuple[str, str] | None = None
         #: reads applied so far (tests wait for them)
         self.reads = 0
@@ -217,12 +239,25 @@ class DomainView(View):
             self.job = dv.job_progress(reading.job)
         self.send({"kind": "frame", "frame": _frame(self.usage.frames[-1])})
 
+    def _say_screen(self, status: str) -> None:
+        self.screen_status = status
+
+    def _no_screen(self) -> str:
+        """Why no picture is read now ("" when one is)."""
+        if self.conn.readonly:
+            return "screenshots need a read-write connection: %virt connect --rw"
+        if self.gone or self.overview.get("state") not in THUMB_STATES:
+            return "not running"
+        return ""
+
     # -- what the view asks for --------------------------------------------------------------
 
     def _handle(self, do: str, content: dict[str, Any]) -> None:
         if do == "hello":  # a view rendered (perhaps inside a dashboard): the window, then frames
             self._start_polling()
             self.send({"kind": "window", "frames": [_frame(f) for f in self.usage.frames]})
+        elif do == "screen":
+            self.screen.ask(bool(content.get("on")), bool(content.get("fresh")))
         elif do == "define":
             self.define(str(content.get("xml", "")))
         elif do == "snapshot":
@@ -344,6 +379,8 @@ class DomainView(View):
                 getattr(self, part).cancel()
         for sub in getattr(self, "_subscriptions", []):
             sub.cancel()
+        if hasattr(self, "screen"):
+            self.screen.close()
         for reads in ("_reads", "_polls", "_calls"):
             if hasattr(self, reads):  # an action under way uses the connection
                 getattr(self, reads).close()

@@ -6,6 +6,9 @@
 // A fleet's host header has none (fleet_table.js)
 const SELECTED = 9;
 const HOST = 10;
+// the thumbnail column (DomainTable(thumbnails=True)): not a field of the row; its code
+// (domain_table_thumbs.js, tableThumbs) is in the module only when the table has one
+const THUMB = -1;
 // [header, index in a row, sort key (none: not sortable), numeric]
 const COLUMNS = [
   ["name", 1, "name"],
@@ -29,6 +32,7 @@ function cell(value, index) {
 function render({ model, el }) {
   el.classList.add("ipyvirt-view", "ipyvirt-table");
   const get = (name) => model.get(name);
+  const thumbsOn = get("thumbnails") > 0 && typeof tableThumbs === "function";
 
   // -- the filter --
   // a name request waiting for the typing to pause (one request, not one per key)
@@ -73,9 +77,11 @@ function render({ model, el }) {
   });
   const fleet = () => get("hosts")?.length > 0;
   // grouped, the headers name the host: no host column
-  const columns = () => (fleet() && !get("look").group ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
-  const head = (text, key, num) =>
-    h("th", { class: num ? "num" : undefined, scope: "col", "data-key": key },
+  const columns = () => [...(thumbsOn ? [["screen", THUMB]] : []),
+    ...(fleet() && !get("look").group ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS)];
+  const head = (text, key, num) => key === undefined
+    ? h("th", { class: "ipyvirt-thumb", scope: "col" }, text)
+    : h("th", { class: num ? "num" : undefined, scope: "col", "data-key": key },
       h("button", {
         class: "ipyvirt-sort", type: "button", title: `sort by ${text}`,
         onclick: () => ask(model, "sort", { key }),
@@ -102,6 +108,7 @@ function render({ model, el }) {
   const bar = h("div", { class: "ipyvirt-bar ipyvirt-actions" }, Object.values(buttons));
   const outcome = h("div", { class: "ipyvirt-outcome", role: "status" });
   el.append(top, summary, table, empty, pager, bar, confirm, outcome);
+  const thumbs = thumbsOn ? tableThumbs(model, el, body) : null;
 
   const draw = {
     hosts() {
@@ -133,6 +140,7 @@ function render({ model, el }) {
       host.value = look.host_filter || "";
       groups?.look(look, get("hosts") || []);
       for (const th of heads) {
+        if (!th.dataset.key) continue;
         const on = th.dataset.key === look.sort;
         const dir = look.descending ? "descending" : "ascending";
         th.setAttribute("aria-sort", on ? dir : "none");
@@ -144,6 +152,7 @@ function render({ model, el }) {
       // a redraw keeps the keyboard's place: the checkbox of the same domain, a host's fold
       const tr = body.contains(document.activeElement) ? document.activeElement.closest("tr") : null;
       const at = tr && (tr.dataset.uuid ? `tr[data-uuid="${tr.dataset.uuid}"] input` : `tr[data-host="${CSS.escape(tr.dataset.host)}"] button`);
+      if (thumbs) thumbs.forget(get("page_rows"));
       body.replaceChildren(...get("page_rows").map((row) => {
         if (row[0] === null) return groups.row(row, heads.length + 1);
         const [uuid, , , st] = row;
@@ -156,7 +165,7 @@ function render({ model, el }) {
         });
         return h("tr", { class: `ipyvirt-row${row[SELECTED] ? " selected" : ""}`, "data-state": st, "data-uuid": uuid },
           h("td", { class: "check" }, box),
-          columns().map(([, i, , num]) => h("td", { class: num ? "num" : undefined },
+          columns().map(([, i, , num]) => i === THUMB ? thumbs.cell(uuid, st, row[1]) : h("td", { class: num ? "num" : undefined },
             i === 1 && get("openable") ? h("button", {
               type: "button", class: "ipyvirt-open", title: `open ${row[1]} in depth`,
               onclick: () => ask(model, "open", { uuid }),
@@ -214,6 +223,7 @@ function render({ model, el }) {
   });
   return () => {
     clearTimeout(typing);
+    if (thumbs) thumbs.dispose();
     for (const [trait, on] of listeners) model.off(`change:${trait}`, on);
   };
 }

@@ -1,9 +1,11 @@
 // The domain view (ipyvirt.widgets.DomainView): one domain in depth, drawn from the traits
 // the kernel sets; CPU and memory frames arrive as messages ({kind: "window"} once, then
 // {kind: "frame"}). The view asks the kernel for every change (define, snapshot, confirm).
+// The screen tab asks for pictures ({do: "screen", on}) only while it shows on screen in a
+// visible page; each arrives as {kind: "shot", width, height} with the PNG as a buffer.
 
 const SVG_NS = "http://www.w3.org/2000/svg";
-const TABS = ["overview", "devices", "snapshots", "XML"];
+const TABS = ["overview", "screen", "devices", "snapshots", "XML"];
 const DEVICE_PARTS = [["disks", "Disks"], ["nics", "Network interfaces"],
   ["graphics", "Graphics"], ["consoles", "Consoles"]];
 
@@ -144,6 +146,51 @@ function render({ model, el }) {
   const snapList = h("div");
   panes.snapshots.append(snapList, h("div", { class: "ipyvirt-dv-bar" }, snapName, snapDesc, snapCreate));
 
+  // -- screen --
+  const screenLine = h("div", { class: "ipyvirt-empty ipyvirt-dv-screen-status", role: "status" });
+  const screenImg = h("img", { class: "ipyvirt-dv-screen", alt: "" });
+  screenImg.hidden = true;
+  panes.screen.append(screenLine, screenImg);
+  let screenUrl = null;
+  function drawScreen() {
+    const status = get("screen_status");
+    const running = ["running", "paused"].includes(get("overview").state);
+    const text = !running ? "not running: no screen to show" : status || (screenUrl ? "" : "waiting for a picture");
+    screenLine.textContent = text;
+    screenLine.hidden = !text;
+    screenImg.hidden = !screenUrl || !running || !!status;
+  }
+  function onShot(msg, buffers) {
+    const next = URL.createObjectURL(new Blob([buffers[0]], { type: "image/png" }));
+    const old = screenUrl;
+    screenImg.onload = () => { if (old) URL.revokeObjectURL(old); };
+    screenImg.src = next;
+    screenUrl = next;
+    screenImg.width = msg.width;
+    screenImg.height = msg.height;
+    screenImg.alt = `the screen of ${get("name")}, ${msg.width}x${msg.height}`;
+    drawScreen();
+  }
+  // pictures only while the tab shows, the view is on screen and the page visible: asked
+  // for then and every interval (the kernel stops by itself when the asks stop)
+  let onScreen = false, screenOn = false, screenTimer = null, screenFresh = true;
+  const askScreen = () => { ask(model, "screen", { on: true, fresh: screenFresh }); screenFresh = false; };
+  function watchScreen() {
+    const want = tab === "screen" && onScreen && document.visibilityState === "visible";
+    if (want === screenOn) return;
+    screenOn = want;
+    clearInterval(screenTimer);
+    screenTimer = want ? setInterval(askScreen, get("interval") * 1000) : null;
+    if (want) askScreen();
+    else ask(model, "screen", { on: false });
+  }
+  const seen = new IntersectionObserver((entries) => {
+    onScreen = entries[entries.length - 1].isIntersecting;
+    watchScreen();
+  });
+  seen.observe(el);
+  document.addEventListener("visibilitychange", watchScreen);
+
   // -- XML --
   const code = h("pre", { class: "ipyvirt-dv-code", "aria-hidden": "true" });
   const area = h("textarea", { class: "ipyvirt-dv-edit", spellcheck: "false", wrap: "off",
@@ -171,6 +218,7 @@ function render({ model, el }) {
       panes[t].hidden = t !== tab;
       tabButtons[t].setAttribute("aria-selected", String(t === tab));
     }
+    watchScreen();
   }
 
   function drawOverview() {
@@ -263,7 +311,8 @@ function render({ model, el }) {
   }
 
   const draw = {
-    overview() { drawOverview(); drawCharts(); drawXml(); },
+    overview() { drawOverview(); drawCharts(); drawXml(); drawScreen(); },
+    screen_status: drawScreen,
     name: drawOverview,
     devices: drawDevices,
     snapshots: drawSnapshots,
@@ -305,7 +354,8 @@ function render({ model, el }) {
     fn();
     return [trait, on];
   });
-  const onMessage = (msg) => {
+  const onMessage = (msg, buffers) => {
+    if (msg.kind === "shot") { onShot(msg, buffers); return; }
     if (msg.kind === "window") frames = msg.frames.slice();
     else if (msg.kind === "frame") frames.push(msg.frame);
     else return;
@@ -319,6 +369,11 @@ function render({ model, el }) {
   ask(model, "hello");
   return () => {
     clearInterval(ticker);
+    seen.disconnect();
+    document.removeEventListener("visibilitychange", watchScreen);
+    clearInterval(screenTimer);
+    if (screenOn) ask(model, "screen", { on: false });
+    if (screenUrl) URL.revokeObjectURL(screenUrl);
     model.off("msg:custom", onMessage);
     for (const [trait, on] of listeners) model.off(`change:${trait}`, on);
   };
