@@ -18,6 +18,7 @@ import itertools
 import math
 import threading
 import weakref
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Any, Final
@@ -94,6 +95,14 @@ class RecordedDomain:
         return int(self._row().persistent)
 
 
+_LIST_FILTERS: Final[dict[int, Callable[[DomainRow], bool]]] = {
+    libvirt.VIR_CONNECT_LIST_DOMAINS_AUTOSTART: lambda row: row.autostart,
+    libvirt.VIR_CONNECT_LIST_DOMAINS_NO_AUTOSTART: lambda row: not row.autostart,
+    libvirt.VIR_CONNECT_LIST_DOMAINS_PERSISTENT: lambda row: row.persistent,
+    libvirt.VIR_CONNECT_LIST_DOMAINS_TRANSIENT: lambda row: not row.persistent,
+}
+
+
 class RecordedHypervisor:
     """The recorded hypervisor's domains, as they were at the point the replay has reached;
     answers the read-only ``libvirt.virConnect`` calls ipyvirt's widgets make."""
@@ -126,9 +135,20 @@ class RecordedHypervisor:
         return self.uri
 
     def listAllDomains(self, flags: int = 0) -> list[RecordedDomain]:
+        """The domains, filtered by libvirt's autostart and persistence flags (the ones the
+        domain table's bulk read uses); other flags are not filtered on."""
         with self._lock:
             rows = sorted(self._rows.values(), key=lambda r: r.name)
+        for flag, keep in _LIST_FILTERS.items():
+            if flags & flag:
+                rows = [r for r in rows if keep(r)]
         return [RecordedDomain(self, r.uuid, r.name) for r in rows]
+
+    def getAllDomainStats(
+        self, stats: int = 0, flags: int = 0
+    ) -> list[tuple[RecordedDomain, dict[str, int]]]:
+        """The state group only, like libvirt's test driver."""
+        return self.domainListGetStats(self.listAllDomains(), stats, flags)
 
     def lookupByName(self, name: str) -> RecordedDomain:
         with self._lock:

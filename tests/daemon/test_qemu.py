@@ -13,6 +13,7 @@ from typing import Any
 import libvirt
 import pytest
 
+from ipyvirt.domains import query_all, query_domain
 from ipyvirt.testing.libvirtd import Libvirtd, LibvirtdUnavailable
 from ipyvirt.testing.qemu import QEMU_STATE_DIR
 from ipyvirt.testing.qemu import minimal_domain_xml as domain_xml
@@ -143,6 +144,36 @@ def test_guest_states_as_libvirt_reports_them(
             dom.destroy()
         assert guest_processes(dom.name()) == []
     finally:
+        conn.close()
+
+
+def test_the_bulk_read_of_qemu_domains_equals_reading_each(
+    qemu_daemon: Libvirtd, guest_name: Callable[[], str]
+) -> None:
+    """QEMU's bulk stats carry the memory and vCPUs (the test driver's only the state): the
+    domain table's rows from them equal those read domain by domain, running, paused, shut
+    off."""
+    conn = libvirt.open(qemu_daemon.qemu_uri)
+    running, paused, defined = guest_name(), guest_name(), guest_name()
+    try:
+        conn.createXML(domain_xml(running))
+        conn.createXML(domain_xml(paused)).suspend()
+        conn.defineXML(domain_xml(defined)).setAutostart(1)
+        stats = {d.name(): v for d, v in conn.getAllDomainStats(libvirt.VIR_DOMAIN_STATS_BALLOON)}
+        assert "balloon.current" in stats[running]  # so no info() is asked for it
+        bulk = {r.name: r for r in query_all(conn).values()}
+        plain = {r.name: r for r in map(query_domain, conn.listAllDomains())}
+        assert bulk == plain
+        assert [bulk[n].state for n in (running, paused, defined)] == [
+            "running",
+            "paused",
+            "shutoff",
+        ]
+        assert bulk[defined].autostart and not bulk[running].persistent
+    finally:
+        for name in (running, paused):
+            conn.lookupByName(name).destroy()
+        conn.lookupByName(defined).undefine()
         conn.close()
 
 

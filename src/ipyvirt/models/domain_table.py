@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from ipyvirt.domains import DomainRow
@@ -117,7 +117,7 @@ class DomainTableModel:
         if host is not None:
             new = {**{k: r for k, r in self.rows.items() if r.host != host}, **new}
         delta: dict[str, dict[str, Any] | None] = {k: None for k in self.rows if k not in new}
-        delta.update({k: asdict(r) for k, r in new.items() if self.rows.get(k) != r})
+        delta.update({k: r.as_dict() for k, r in new.items() if self.rows.get(k) != r})
         self.rows = new
         self._rows_changed()
         self._by_name = {(r.host, r.name): k for k, r in new.items()}
@@ -138,7 +138,7 @@ class DomainTableModel:
                 self._by_name.pop((stale.host, stale.name), None)
             if stale != row:
                 self.rows[row.key] = row
-                delta[row.key] = asdict(row)
+                delta[row.key] = row.as_dict()
                 self._rows_changed()
             self._by_name[(row.host, row.name)] = row.key
         self.selected &= self.rows.keys()
@@ -154,7 +154,7 @@ class DomainTableModel:
         if row != old:
             self.rows[key] = row
             self._patch(old, row)
-            self._changed(Change({key: asdict(row)}, view=True))
+            self._changed(Change({key: row.as_dict()}, view=True))
 
     def _rows_changed(self) -> None:
         self._version += 1
@@ -358,7 +358,7 @@ class DomainTableModel:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as plain data (what a front end needs once; deltas follow)."""
         return {
-            "rows": [asdict(r) for r in self.by_name()],
+            "rows": [r.as_dict() for r in self.by_name()],
             "view": [r.key for r in self.view()],
             "page": self.page,
             "pages": self.pages,
