@@ -443,7 +443,9 @@ def fleet_kernel(hosts: Hosts, args: argparse.Namespace) -> dict[str, Any]:
         k = kp.k
         k.execute(SETUP, timeout=120).ok()
         out["rss_before"] = kp.rss_mib()
+        fds = len(os.listdir(f"/proc/{kp.pid}/fd"))
         k.execute(CONNECT.format(uris=hosts.uris), timeout=180).ok()
+        out["fds_per_host"] = (len(os.listdir(f"/proc/{kp.pid}/fd")) - fds) / len(hosts.names)
         out["connect"] = float(k.value("_connect"))
         out["rss_connected"] = kp.rss_mib()
         print(f"  connected in {out['connect']:.2f} s; rendering ...", file=sys.stderr, flush=True)
@@ -627,9 +629,9 @@ def report(hosts: Hosts, r: dict[str, Any], args: argparse.Namespace) -> None:
     k = r["kernel"]
     rows: list[tuple[str, ...]] = [
         (
-            "all connected (Fleet(uris) in the kernel)",
+            "all connected (Fleet(uris) in the kernel; open fds a host)",
             f"<= {CONNECT_S:g} s",
-            f"{k['connect']:.2f} s",
+            f"{k['connect']:.2f} s ({k['fds_per_host']:.1f})",
             _verdict(k["connect"] <= CONNECT_S),
         ),
         (
