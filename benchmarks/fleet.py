@@ -28,7 +28,9 @@ producer process of its own), as events reach a notebook in use. Then, in one ru
    reconnections spread over time.
 
 Usage: ``python benchmarks/fleet.py [--hosts 50] [--domains 10000] [--rate 10000]
-[--seconds 10] [--samples 30] [--no-browser] [--no-storm] [--no-freeze] [--markdown]``.
+[--seconds 10] [--samples 30] [--no-browser] [--no-storm] [--no-freeze] [--profile FILE]
+[--markdown]`` (``--profile``: py-spy the fleet's kernel during its storm, ``pip install
+py-spy``; collapsed stacks).
 Needs root (libvirtd) and, for the browser part, Chromium (``scripts/setup``).
 """
 
