@@ -165,3 +165,33 @@ def kernel_print(lab: Any, path: str, code: str) -> str:
         kc.stop_channels()
         kc.context.destroy(linger=0)
     return "".join(out)
+
+
+def step_times(
+    samples: list[dict[str, Any]],
+    trace: list[tuple[float, str]],
+    sent: list[float],
+    steps: tuple[str, ...],
+) -> list[dict[str, float]]:
+    """Per sample shown, ms from the libvirt call (``t0``) to each of the kernel's *steps*
+    (the first of its kind in *trace*, ``(when, step)`` pairs in time order, after the step
+    before), then to the first comm message in *sent* after those, to the DOM change and to
+    the next frame."""
+    out = []
+    for s in samples:
+        if s["lost"]:
+            continue
+        t, at = s["t0"], {}
+        for step in steps:
+            when = next((w for w, name in trace if name == step and w >= t), None)
+            if when is not None:
+                at[step] = when - s["t0"]
+                t = when
+        when = next((w for w in sent if w >= t), None)
+        if when is not None:
+            at["sent"] = when - s["t0"]
+        at["dom"] = s["dom"] - s["t0"]
+        if s["frame"] is not None:
+            at["frame"] = s["frame"] - s["t0"]
+        out.append(at)
+    return out

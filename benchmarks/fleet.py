@@ -10,7 +10,7 @@ producer process of its own), as events reach a notebook in use. Then, in one ru
 
 1. **Event to screen** (JupyterLab + Debian's Chromium, unless ``--no-browser``): a notebook
    makes ``Fleet(uris)`` and shows ``FleetDashboard``; this process suspends/resumes a
-   domain of the table's first page, on one of the daemons (host ``--target``), one change
+   domain of the table's first page (host h00's first, the table grouped by host), one change
    at a time, each after the previous one showed; a MutationObserver in the page stamps the
    row's badge change (``performance.timeOrigin + now()``) against ``time.time()`` before
    the libvirt call.
@@ -825,7 +825,7 @@ def main() -> None:
         return
     if args.hosts < 2 or args.domains // args.hosts < 2 or args.samples < 1:
         parser.error("--hosts at least 2, --domains at least 2 a host, --samples at least 1")
-    args.target = args.hosts * 17 // 50  # a host in the middle: h17 of 50
+    args.target = 0  # the table is grouped by host: its first page shows h00's rows
     args.freeze = args.hosts // 2
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # this process's connections

@@ -42,6 +42,7 @@ from _browser import (
     lab_and_browser,
     notebook_page,
     populate,
+    step_times,
 )
 from _common import daemon, percentile, print_table
 
@@ -203,28 +204,11 @@ def resyncs(result: dict[str, Any]) -> list[tuple[float, float]]:
 
 
 def timelines(result: dict[str, Any]) -> list[dict[str, float]]:
-    """Per sample shown, ms from the libvirt call to each step: the first of its kind after
-    the step before (the kernel's steps with --trace; the comm message with ``page_rows``)."""
-    trace = sorted(result["trace"], key=lambda s: s[1])
+    """Per sample shown, ms from the libvirt call to each step: the kernel's steps with
+    --trace, then the comm message with ``page_rows``."""
+    trace = sorted((w, name) for name, w in result["trace"])
     sent = sorted(f[1] for f in result["frames"] if "page_rows" in f[2])
-    out = []
-    for s in result["samples"]:
-        if s["lost"]:
-            continue
-        t, at = s["t0"], {}
-        for step in TRACED:
-            when = next((w for name, w in trace if name == step and w >= t), None)
-            if when is not None:
-                at[step] = when - s["t0"]
-                t = when
-        when = next((w for w in sent if w >= t), None)
-        if when is not None:
-            at["sent"] = when - s["t0"]
-        at["dom"] = s["dom"] - s["t0"]
-        if s["frame"] is not None:
-            at["frame"] = s["frame"] - s["t0"]
-        out.append(at)
-    return out
+    return step_times(result["samples"], trace, sent, TRACED)
 
 
 def report(results: list[dict[str, Any]], args: argparse.Namespace) -> None:

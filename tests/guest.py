@@ -17,9 +17,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import select
 import shutil
 import subprocess
 import tempfile
+import threading
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -187,3 +189,69 @@ def defined_guest(daemon: Libvirtd, image: GuestImage) -> Iterator[QemuGuest]:
         conn.close()
         # the QEMU driver's log of the guest (stdio_handler = "file")
         Path(f"/var/log/libvirt/qemu/{name}.log").unlink(missing_ok=True)
+
+
+class PacedDump:
+    """A core dump of a running guest (``virDomainCoreDump``, not memory-only) into a FIFO
+    that the test reads: QEMU writes only as fast as :meth:`take` reads, so the job lasts
+    until the test lets it end, with no timing. libvirt runs such a dump as a migration to a
+    file (``doCoreDump`` -> ``qemuMigrationSrcToFile``), which lifts any bandwidth limit
+    (``migrateSetMaxSpeed`` cannot slow it) and emits VIR_DOMAIN_EVENT_ID_JOB_COMPLETED when
+    QEMU is done (``qemuDomainEventEmitJobCompleted`` in src/qemu/qemu_migration.c)."""
+
+    def __init__(self, uri: str, name: str, directory: Path) -> None:
+        path = directory / f"{name}.core"
+        os.mkfifo(path, 0o600)
+        # the read end first, not blocking: libvirt's open of the write end then does not block
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self.total = 0
+        self._conn = libvirt.open(uri)
+        self._failed: list[BaseException] = []
+        dom = self._conn.lookupByName(name)
+        self._job = threading.Thread(target=self._dump, args=(dom, str(path)), name="core-dump")
+
+    def _dump(self, dom: libvirt.virDomain, path: str) -> None:
+        try:
+            dom.coreDump(path, 0)
+        except BaseException as err:  # raised by finish()
+            self._failed.append(err)
+
+    def start(self) -> None:
+        self._job.start()
+
+    def take(self, count: int | None) -> None:
+        """Read *count* bytes more of the dump (None: to its end)."""
+        goal = None if count is None else self.total + count
+        writer_seen = self.total > 0
+        while goal is None or self.total < goal:
+            ready, _, _ = select.select([self.fd], [], [], 0.5)
+            if not ready:
+                assert self._job.is_alive(), f"the dump ended early: {self._failed}"
+                continue
+            chunk = os.read(self.fd, 65536 if goal is None else min(65536, goal - self.total))
+            if not chunk:  # no writer yet (libvirt has not opened it), or the end
+                if writer_seen or not self._job.is_alive():
+                    return
+                select.select([], [], [], 0.05)
+                continue
+            writer_seen = True
+            self.total += len(chunk)
+
+    def finish(self) -> None:
+        """Read the rest, wait for libvirt's call to return; its error, if any, raised."""
+        if self._job.is_alive():
+            self.take(None)
+            self._job.join(120)
+        assert not self._job.is_alive(), "the dump did not end"
+        if self._failed:
+            raise self._failed[0]
+
+    def close(self) -> None:
+        """Let a dump still running end (read to its end), then release everything."""
+        try:
+            if self._job.is_alive():
+                self.take(None)
+                self._job.join(120)
+        finally:
+            os.close(self.fd)
+            self._conn.close()

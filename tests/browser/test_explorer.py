@@ -169,14 +169,19 @@ def test_explore_every_tab_and_act(
     assert jupyter.execution_counts() == counts, "a cell ran while the explorer changed"
 
 
-def test_a_big_pool_shows_its_first_volumes_until_asked(lab: Lab, jupyter: LabPage) -> None:
+def test_many_pools_are_closed_until_opened_then_show_their_first_volumes(
+    lab: Lab, jupyter: LabPage
+) -> None:
     cells = [
         "%load_ext ipyvirt",
         "import ipyvirt\n"
         "c = %virt connect --rw\n"
         'pool = c.conn.storagePoolLookupByName("default-pool")\n'
         "for i in range(60):\n"
-        "    ipyvirt.explore.create_volume(pool, f'v{i:02}.img', 2**20)",
+        "    ipyvirt.explore.create_volume(pool, f'v{i:02}.img', 2**20)\n"
+        "for i in range(4):  # 5 pools: more than StorageSection.OPEN_POOLS\n"
+        "    c.conn.storagePoolCreateXML(f\"<pool type='dir'><name>p{i}</name>\"\n"
+        '        f"<target><path>/p{i}</path></target></pool>")',
         "%virt explore",
     ]
     jupyter.open(lab.write_notebook("explorer-big-pool.ipynb", cells))
@@ -185,16 +190,31 @@ def test_a_big_pool_shows_its_first_volumes_until_asked(lab: Lab, jupyter: LabPa
     explorer.wait_for()
     tab(jupyter, "storage")
     storage = part(explorer, "storage")
-    volumes = storage.locator("table.ipyvirt-x-volumes tbody tr")
-    more = storage.locator(".ipyvirt-x-more")
+    pool = storage.locator(".ipyvirt-x-pool").filter(
+        has=jupyter.page.locator("[data-pool='default-pool']")
+    )
+    volumes = pool.locator("table.ipyvirt-x-volumes tbody tr")
+    more = pool.locator(".ipyvirt-x-more")
+    # closed: its sizes and how many volumes, none read
+    opener = more.locator("button[data-do='open']")
+    opener.filter(has_text="▸ 60 volumes").wait_for()
+    assert opener.get_attribute("aria-expanded") == "false"
+    assert storage.locator("button[data-do='open']").count() == 5
+    assert storage.locator("table.ipyvirt-x-volumes").count() == 0
+    opener.click()
     more.filter(has_text="20 of 60 volumes shown").wait_for()
     assert volumes.count() == 20
+    assert more.locator("button[data-do='close']").get_attribute("aria-expanded") == "true"
     more.locator("button[data-do='expand']").click()
     more.locator("button[data-do='collapse']").filter(has_text="show the first 20").wait_for()
     assert volumes.count() == 60
     more.locator("button[data-do='collapse']").click()
     more.filter(has_text="20 of 60 volumes shown").wait_for()
     assert volumes.count() == 20
+    more.locator("button[data-do='close']").click()
+    opener.wait_for()
+    assert volumes.count() == 0
+    assert storage.locator("button[data-do='open']").count() == 5
 
 
 def test_a_pool_event_redraws_that_pool_only(

@@ -1,7 +1,8 @@
 """The fleet dashboard in a real JupyterLab over three real test libvirtds (and a host that
-is not there), light and dark: one table with a host column and filter, an action routed to
-its host, the hosts' health, one event log. The README's screenshots come from here
-(docs/images/fleet-light.png, fleet-dark.png, fleet-hosts-light.png, fleet-hosts-dark.png).
+is not there), light and dark: one table grouped by host (a header per host, folded by a
+click) with a host filter, an action routed to its host, the hosts' health, one event log.
+The README's screenshots come from here (docs/images/fleet-light.png, fleet-dark.png,
+fleet-hosts-light.png, fleet-hosts-dark.png, fleet-folded-light.png, fleet-folded-dark.png).
 """
 
 from __future__ import annotations
@@ -70,8 +71,33 @@ def test_fleet_dashboard_light_and_dark(
     jupyter.page.wait_for_function(
         "el => el.querySelectorAll('tr.ipyvirt-row').length === 9", arg=table.element_handle()
     )
+    # grouped by host: a header per host, the one that is not there too, no host column
+    groups = table.locator("tr.ipyvirt-group")
+    jupyter.page.wait_for_function(
+        "el => el.querySelectorAll('tr.ipyvirt-group').length === 4", arg=table.element_handle()
+    )
     heads = table.locator("thead th").all_inner_texts()
-    assert [h.strip(" ▲▼") for h in heads][:3] == ["", "host", "name"]
+    assert [h.strip(" ▲▼") for h in heads][:3] == ["", "name", "id"]
+    assert [t.split("\n")[0] for t in groups.locator("button").all_inner_texts()] == [
+        "▾build", "▾db", "▾gone", "▾web"
+    ]  # fmt: skip
+    web = groups.filter(has_text="web")
+    assert web.locator(".ipyvirt-badge").all_inner_texts() == [
+        "connected",
+        "3 running",
+        "1 shutoff",
+    ]
+    assert web.locator(".ipyvirt-count").inner_text() == "4 domains"
+    gone = groups.filter(has_text="gone")
+    assert gone.locator(".ipyvirt-badge").all_inner_texts() == ["failed"]
+    # the rows sit under their host's header, in the page's order
+    order = table.locator("tbody tr").evaluate_all(
+        "trs => trs.map(tr => tr.dataset.host || tr.querySelectorAll('td')[1].innerText)"
+    )
+    assert order == [
+        "build", "ci-9", "test", "db", "db-main", "db-replica", "test", "gone",
+        "web", "test", "web-1", "web-2", "web-3",
+    ], order  # fmt: skip
     assert (
         table.locator(".ipyvirt-summary")
         .inner_text()
@@ -82,8 +108,9 @@ def test_fleet_dashboard_light_and_dark(
     jupyter.page.wait_for_function(
         "el => el.querySelectorAll('tr.ipyvirt-row').length === 3", arg=table.element_handle()
     )
-    names = [rows.nth(i).locator("td").nth(2).inner_text() for i in range(rows.count())]
+    names = [rows.nth(i).locator("td").nth(1).inner_text() for i in range(rows.count())]
     assert names == ["db-main", "db-replica", "test"]
+    assert groups.count() == 1
     # an action on db's db-main reaches db's daemon, and no other
     table.get_by_label("select db-main").click()
     table.locator("button.ipyvirt-do-suspend").click()
@@ -97,6 +124,38 @@ def test_fleet_dashboard_light_and_dark(
     dashboard = jupyter.panel.locator(".jp-OutputArea-output").last  # the last cell's
     IMAGES.mkdir(parents=True, exist_ok=True)
     jupyter.shoot(dashboard, IMAGES / "fleet-light.png")
+    # a click on web's header folds its rows; "collapse all" folds every host's
+    web.locator("button.ipyvirt-fold").click()
+    jupyter.page.wait_for_function(
+        "el => el.querySelectorAll('tr.ipyvirt-row').length === 5", arg=table.element_handle()
+    )
+    assert web.locator("button.ipyvirt-fold").get_attribute("aria-expanded") == "false"
+    assert web.locator("button.ipyvirt-fold").evaluate("b => b === document.activeElement")
+    jupyter.shoot(dashboard, IMAGES / "fleet-folded-light.png")
+    table.locator("button.ipyvirt-fold-all", has_text="collapse all").click()
+    jupyter.page.wait_for_function(
+        "el => el.querySelectorAll('tr.ipyvirt-row').length === 0", arg=table.element_handle()
+    )
+    assert table.locator(".ipyvirt-page").inner_text() == "hosts 1-4 of 4, 9 folded"
+    table.locator("button.ipyvirt-fold-all", has_text="expand all").click()
+    jupyter.page.wait_for_function(
+        "el => el.querySelectorAll('tr.ipyvirt-row').length === 9", arg=table.element_handle()
+    )
+    web.locator("button.ipyvirt-fold").click()  # folded again, for the dark screenshot
+    jupyter.page.wait_for_function(
+        "el => el.querySelectorAll('tr.ipyvirt-row').length === 5", arg=table.element_handle()
+    )
+    # "group by host" off: the host column, sortable, instead of the headers
+    table.get_by_label("group by host").uncheck()
+    jupyter.page.wait_for_function(
+        "el => !el.querySelector('tr.ipyvirt-group') && "
+        "el.querySelectorAll('tr.ipyvirt-row').length === 9",
+        arg=table.element_handle(),
+    )
+    heads = table.locator("thead th").all_inner_texts()
+    assert [h.strip(" ▲▼") for h in heads][:3] == ["", "host", "name"]
+    table.get_by_label("group by host").check()
+    groups.first.wait_for()
 
     jupyter.page.get_by_role("tab", name="hosts").click()
     health = jupyter.panel.locator(".ipyvirt-fleet-health").first
@@ -122,6 +181,11 @@ def test_fleet_dashboard_light_and_dark(
     try:
         jupyter.page.get_by_role("tab", name="domains").click()
         table.locator("tr.ipyvirt-row").first.wait_for()
+        jupyter.shoot(dashboard, IMAGES / "fleet-folded-dark.png")
+        web.locator("button.ipyvirt-fold").click()
+        jupyter.page.wait_for_function(
+            "el => el.querySelectorAll('tr.ipyvirt-row').length === 9", arg=table.element_handle()
+        )
         jupyter.shoot(dashboard, IMAGES / "fleet-dark.png")
         jupyter.page.get_by_role("tab", name="hosts").click()
         health.wait_for()

@@ -81,6 +81,14 @@ def test_fleet_commands(kernel: Kernel, daemons: list[Libvirtd], tmp_path: objec
         ["h0", "test"],
         ["h1", "test"],
     ]
+    # grouped by host: a header per host (the failed one too), its rows under it; a click
+    # on a header (what the view sends) folds them
+    headers = "[[r[1], r[2].split(' (')[0], r[3], r[6]] for r in d.table.page_rows if r[0] is None]"
+    assert kernel.value(headers) == [
+        ["gone", "failed", 0, 0], ["h0", "connected", 1, 0], ["h1", "connected", 1, 0]
+    ]  # fmt: skip
+    kernel.execute("d.table._received(d.table, {'do': 'collapse', 'host': 'h0', 'on': True}, [])")
+    assert kernel.value("[r[1] for r in d.table.page_rows]") == ["gone", "h0", "h1", "test"]
 
     assert _usage_error(kernel.execute("%virt fleet remove nope")) == (
         "%virt fleet remove: no host named nope (hosts: gone, h0, h1)"

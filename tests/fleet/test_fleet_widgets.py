@@ -4,6 +4,7 @@ its host column and filter, actions routed to each row's host, one event log."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import libvirt
 import pytest
@@ -46,7 +47,7 @@ def test_one_table_over_every_host_acts_on_the_right_host(
 ) -> None:
     keeper = _define(daemons[1].test_uri, ["web1", "web2"])
     fleet = Fleet([f"h{i}={d.test_uri}" for i, d in enumerate(daemons)], readonly=False)
-    table = FleetTable(fleet)
+    table = FleetTable(fleet, group=False)  # a host column (grouping: the test below)
 
     def ask(do: str, **fields: object) -> None:  # what the view sends, as the comm hands it
         table._received(table, {"do": do, **fields}, [])
@@ -94,6 +95,69 @@ def test_one_table_over_every_host_acts_on_the_right_host(
         keeper.close()  # and the test driver forgets web1, web2 and the pause
 
 
+def test_grouped_by_host_a_header_per_host_that_folds(
+    run: Run, daemons: list[Libvirtd], tmp_path: Path
+) -> None:
+    keeper = _define(daemons[1].test_uri, ["web1", "web2"])
+    missing = f"gone=test+unix:///default?socket={tmp_path}/gone/libvirt-sock"
+    uris = [f"h{i}={d.test_uri}" for i, d in enumerate(daemons)]
+    fleet = Fleet([*uris, missing], readonly=False)
+    table = FleetTable(fleet, page_size=4)
+
+    def ask(do: str, **fields: object) -> None:
+        table._received(table, {"do": do, **fields}, [])
+
+    def lines() -> list[object]:  # a header: host, health, shown, total, states, folded,
+        return [  # continued from the page before
+            tuple(r[1:8]) if r[0] is None else r[1] for r in table.page_rows
+        ]  # fmt: skip
+
+    async def scenario() -> None:
+        await fleet.settled()
+        await until(lambda: len(table.rows()) == 5 and table.settled, "every host's rows")
+        h0, h1, h2 = (
+            (f"h{i}", "connected", n, n, [["running", n]], 0, 0) for i, n in enumerate((1, 3, 1))
+        )
+        gone, *rest = lines()
+        assert isinstance(gone, tuple) and gone[1].startswith("failed (")
+        assert (gone[0], *gone[2:]) == ("gone", 0, 0, [], 0, 0)
+        assert rest == [h0, "test", h1]
+        assert table.pager == {"label": "1-1 of 5 on 4 hosts", "page": 0, "pages": 3}
+        ask("turn", step=1)  # h1's rows go on from the page before: its header again
+        assert lines() == [(*h1[:6], 1), "test", "web1", "web2", h2]
+        assert table.pager["label"] == "2-4 of 5 on 4 hosts"
+        ask("turn", step=1)
+        assert lines() == [(*h2[:6], 1), "test"]
+        ask("collapse", host="h1", on=True)  # two pages now: the page turns back
+        assert table.look["collapsed"] == ["h1"] and table.pager["pages"] == 2
+        assert lines() == [h2, "test"]
+        ask("turn", step=-1)
+        assert lines()[1:] == [h0, "test", (*h1[:5], 1, 0)]
+        ask("select_all", on=True)  # a folded host's domains are not selected
+        assert {r.host for r in table.rows() if r.key in table.selected} == {"h0", "h2"}
+        assert table.selection == {"selected": 2, "shown": 2}
+        ask("select_all", on=False)
+        ask("collapse", on=False)  # every host unfolds
+        ask("look", name_filter="web")  # hosts with nothing to show have no header
+        assert lines() == [("h1", "connected", 2, 3, [["running", 2]], 0, 0), "web1", "web2"]
+        ask("look", name_filter="", host_filter="h2")
+        assert lines() == [h2, "test"]
+        ask("look", host_filter="", group=False)  # the host column again
+        ask("sort", key="host")
+        assert [r[-1] for r in table.page_rows] == ["h0", "h1", "h1", "h1"]
+        for name in ("gone", "h0", "h1", "h2"):
+            fleet.remove(name)
+        await until(lambda: table.empty.startswith("No host in the fleet"), "the empty text")
+        assert table.page_rows == [] and table.empty.endswith("%virt fleet add URI... adds some.")
+
+    try:
+        run(scenario())
+    finally:
+        table.close()
+        fleet.close()
+        keeper.close()
+
+
 def test_read_only_hosts_say_why_no_action(run: Run, daemons: list[Libvirtd]) -> None:
     fleet = Fleet([f"h{i}={d.test_uri}" for i, d in enumerate(daemons)])
     table = FleetTable(fleet)
@@ -117,7 +181,7 @@ def test_changes_on_many_hosts_make_one_redraw(run: Run, daemons: list[Libvirtd]
     """A fleet's hosts each re-read at most 20 times a second; their changes together are
     one redraw (one comm message), not one per host. What the view asks for shows at once."""
     fleet = Fleet([f"h{i}={d.test_uri}" for i, d in enumerate(daemons)])
-    table = FleetTable(fleet, interval=0.2)
+    table = FleetTable(fleet, interval=0.2, group=False)  # rows only, a host column
 
     async def scenario() -> None:
         await until(lambda: len(table.rows()) == 3 and table.settled, "every host's rows")

@@ -46,6 +46,7 @@ def test_the_tutorials_are_there() -> None:
         "06-recorded-events.ipynb",
         "07-explore-a-hypervisor.ipynb",
         "08-a-domain-in-depth.ipynb",
+        "10-a-fleet.ipynb",
     ]
 
 

@@ -13,6 +13,7 @@ import pytest
 from ipyvirt.domains import DomainRow, query_all, query_domain
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.domain_table import Change, DomainTableModel
+from ipyvirt.models.host_groups import Group
 from ipyvirt.names import DOMAIN_STATES
 
 
@@ -172,9 +173,34 @@ def test_domain_states_are_listed_once() -> None:
     assert isinstance(DomainRow, type)
 
 
-def _fresh(model: DomainTableModel) -> tuple[list[str], list[str], str]:
-    """The view, the targets and the summary as a model made now from the same rows and
-    looks would show them: what the kept view, patched in place, must always equal."""
+def _seen(model: DomainTableModel) -> tuple[object, ...]:
+    """What a model shows: the view, the targets, the summary, and when grouped each
+    header's counts, the page's lines, the page label and the rows shown."""
+    grouping = model.grouping()
+    groups = (
+        None
+        if grouping is None
+        else [(g.host, g.total, {s: n for s, n in g.counts.items() if n}, g.collapsed)
+              for g in grouping.groups.values()]
+    )  # fmt: skip
+    lines = [
+        ("#", line.host) if isinstance(line, Group) else line.key for line in model.page_lines()
+    ]
+    return (
+        [r.key for r in model.view()],
+        [r.key for r in model.targets()],
+        model.summary("h"),
+        groups,
+        lines,
+        model.page_label(),
+        model.open_rows(),
+        model.empty_text(),
+    )
+
+
+def _fresh(model: DomainTableModel) -> tuple[object, ...]:
+    """What a model made now from the same rows and looks would show: what the kept view,
+    patched in place, must always equal."""
     other = DomainTableModel(model.page_size)
     other.load(model.rows.values())
     other.look(
@@ -183,13 +209,13 @@ def _fresh(model: DomainTableModel) -> tuple[list[str], list[str], str]:
         host_filter=model.host_filter,
         sort=model.sort,
         descending=model.descending,
+        group=model.group,
     )
+    other.set_group_hosts(model.group_hosts)
+    other.collapsed = set(model.collapsed)
     other.selected = set(model.selected)
-    return (
-        [r.key for r in other.view()],
-        [r.key for r in other.targets()],
-        other.summary("h"),
-    )
+    other.page = model.page
+    return _seen(other)
 
 
 def test_the_kept_view_always_equals_one_made_afresh() -> None:
@@ -220,11 +246,61 @@ def test_the_kept_view_always_equals_one_made_afresh() -> None:
                 sort=rnd.choice(["name", "state", "reason", "id", "host"]),
                 descending=rnd.random() < 0.5,
             )
-        elif pick < 0.9:
+        elif pick < 0.85:
             model.select(model.key_of(name, host) or "none", rnd.random() < 0.7)
-        elif pick < 0.95:
+        elif pick < 0.88:
             model.select_all(rnd.random() < 0.5)
+        elif pick < 0.91:
+            model.look(group=rnd.random() < 0.7)
+        elif pick < 0.94:
+            model.collapse(rnd.choice(["a", "b", "c", None]), rnd.random() < 0.5)
+        elif pick < 0.96:
+            model.set_group_hosts(rnd.sample("abc", rnd.randrange(4)))
+        elif pick < 0.98:
+            model.turn(rnd.choice([-1, 1, 3, -3]))
         else:
             model.load((row(j, rnd.choice(states)) for j in range(rnd.randrange(70))), None)
-        got = ([r.key for r in model.view()], [r.key for r in model.targets()], model.summary("h"))
-        assert got == _fresh(model), f"step {step}"
+        assert _seen(model) == _fresh(model), f"step {step}"
+
+
+def test_grouped_by_host_a_header_per_host_collapsible_paged() -> None:
+    model = DomainTableModel(4)
+
+    def row(host: str, i: int, state: str) -> DomainRow:
+        return DomainRow(str(i), f"d{i}", i, state, "x", 1, 64, False, True, host)
+
+    model.load([row("web", i, "running") for i in range(5)] + [row("db", 0, "shutoff")])
+    model.set_group_hosts(["db", "gone", "web"])  # gone: a host with no row (failed)
+    model.look(group=True)
+
+    def page() -> list[str]:
+        return [
+            f"# {x.host} {x.shown}/{x.total} {x.counts}" if isinstance(x, Group) else x.key
+            for x in model.page_lines()
+        ]
+
+    assert page() == [
+        "# db 1/1 {'shutoff': 1}", "db/0", "# gone 0/0 {}", "# web 5/5 {'running': 5}"
+    ]  # fmt: skip
+    assert (model.pages, model.page_label()) == (3, "1-1 of 6 on 3 hosts")
+    model.turn(1)  # a page that starts inside web's rows has web's header on top again
+    assert page() == ["# web 5/5 {'running': 5}", "web/0", "web/1", "web/2", "web/3"]
+    assert model.page_label() == "2-5 of 6 on 3 hosts"
+    model.set_state("d1", "paused", "user", "web")  # patched into the header's counts
+    assert page()[0] == "# web 5/5 {'running': 4, 'paused': 1}"
+    model.collapse("web")
+    assert model.page == 0 and model.pages == 1 and model.open_rows() == 1
+    assert model.page_label() == "1-1 of 1 on 3 hosts, 5 folded"
+    assert page() == ["# db 1/1 {'shutoff': 1}", "db/0", "# gone 0/0 {}", "# web 5/5 " + (
+        "{'running': 4, 'paused': 1}")]  # fmt: skip
+    model.select_all()  # a collapsed host's rows are neither selected nor acted on
+    assert model.selected == {"db/0"} and [r.key for r in model.targets()] == ["db/0"]
+    model.collapse(None)
+    assert model.page_label() == "hosts 1-3 of 3, 6 folded" and model.open_rows() == 0
+    model.collapse(None, on=False)
+    model.look(name_filter="d4")  # a filter hides the hosts with nothing to show
+    assert page() == ["# web 1/5 {'running': 1}", "web/4"]
+    model.look(name_filter="", sort="host", descending=True)
+    assert [x.host for x in model.page_lines() if isinstance(x, Group)] == ["web"]
+    model.look(group=False)  # the rows as before: no header
+    assert all(isinstance(x, DomainRow) for x in model.page_lines())

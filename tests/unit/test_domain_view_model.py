@@ -54,17 +54,27 @@ def test_a_snapshots_xml_escapes_what_the_user_typed() -> None:
                 "operation": 2,
                 "data_total": 4 * 2**30,
                 "data_processed": 2**30,
+                "data_remaining": 3 * 2**30,
                 "time_elapsed": 2500,
                 "time_remaining": 7000,
             },
             {
                 "text": "save job running, 1.0 GiB of 4.0 GiB, 2.5 s elapsed, about 7 s left",
                 "percent": 25.0,
+                "processed": 2**30,
+                "remaining": 3 * 2**30,
+                "total": 4 * 2**30,
             },
         ),
         (
             {"type": 2, "time_elapsed": 1000},
-            {"text": "a job running, 1.0 s elapsed", "percent": None},
+            {
+                "text": "a job running, 1.0 s elapsed",
+                "percent": None,
+                "processed": None,
+                "remaining": None,
+                "total": None,
+            },
         ),
     ],
 )

@@ -147,6 +147,12 @@ def test_a_pools_first_volumes_only(virconn: libvirt.virConnect) -> None:
         assert found.volume_count == 3  # all of them, read or not
         assert found.to_record()["volumes"] == 3
         assert explore.storage.read_pool(pool).volume_count == 3
+        # none read, all counted (what a closed pool in the explorer costs: one call)
+        closed = explore.storage.read_pool(pool, first=0)
+        assert closed.volumes is not None and len(closed.volumes) == 0
+        assert closed.volume_count == 3
+        # a dir pool's volume path is its key (no call): the same as libvirt's path
+        assert [v.path for v in found.volumes] == [vol.path() for vol in made[:2]]
     finally:
         for vol in made:
             vol.delete()

@@ -417,3 +417,37 @@ def test_a_pools_first_volumes_until_the_view_asks_for_all(kernel: Kernel) -> No
     kernel.send_custom(pool_id, {"do": "collapse", "pool": "default-pool"})
     kernel.between.clear()
     wait_for(kernel, pool_id, "data", lambda d: shown(d) == (20, 60), "the first 20 again")
+    kernel.send_custom(pool_id, {"do": "close", "pool": "default-pool"})
+    kernel.between.clear()
+    wait_for(kernel, pool_id, "data", lambda d: shown(d) == (0, 60), "none, 60 counted")
+    assert pool(kernel.value("ex.storage.data"), "default-pool")["shown"] == "closed"
+
+
+def test_many_pools_are_closed_until_the_view_opens_one(kernel: Kernel) -> None:
+    # more pools than OPEN_POOLS: each shows its sizes and volume count; no volume is read
+    kernel.execute(
+        'conn = ipyvirt.Connection(uri="test:///default", readonly=False)\n'
+        "for i in range(ipyvirt.widgets.explorer_sections.StorageSection.OPEN_POOLS):\n"
+        "    p = conn.conn.storagePoolCreateXML(f\"<pool type='dir'><name>p{i}</name>\"\n"
+        '        f"<target><path>/p{i}</path></target></pool>")\n'
+        "    ipyvirt.explore.create_volume(p, 'v.img', 1024)\n"
+        "ex = Explorer(conn)\n"
+        "ex.storage.load()"
+    ).ok()
+    pool_id = kernel.value("ex.storage.model_id")
+
+    def shown(d: dict[str, Any], name: str) -> tuple[str, int, int] | None:
+        found = pool(d, name)
+        if found is None:
+            return None
+        return found["shown"], len(found["volumes"] or []), found["volume_count"]
+
+    wait_for(kernel, pool_id, "data", lambda d: shown(d, "p0") == ("closed", 0, 1), "p0 closed")
+    data = kernel.value("ex.storage.data")
+    assert [p["shown"] for p in data["pools"]] == ["closed"] * 5
+    assert all(p["volumes"] == [] and p["capacity"] > 0 for p in data["pools"])
+    kernel.send_custom(pool_id, {"do": "open", "pool": "p1"})
+    wait_for(kernel, pool_id, "data", lambda d: shown(d, "p1") == ("first", 1, 1), "p1 open")
+    opened = pool(kernel.value("ex.storage.data"), "p1")
+    assert [(v["name"], v["path"]) for v in opened["volumes"]] == [("v.img", "/p1/v.img")]
+    assert shown(kernel.value("ex.storage.data"), "p0") == ("closed", 0, 1)

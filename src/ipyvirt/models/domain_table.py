@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from ipyvirt.domains import DomainRow
 from ipyvirt.models.actions import ACTIONS
+from ipyvirt.models.host_groups import Group, Grouping, group
 from ipyvirt.names import DOMAIN_STATES
 
 __all__ = ["ALL_HOSTS", "ALL_STATES", "SORT_KEYS", "Change", "DomainTableModel"]
@@ -68,6 +69,12 @@ class DomainTableModel:
         self.descending = False
         self.page = 0
         self.selected: set[str] = set()
+        #: a fleet's table: rows grouped under a header per host (models/host_groups.py)
+        self.group = False
+        #: the hosts whose rows are folded under their header (grouped only)
+        self.collapsed: set[str] = set()
+        #: the hosts that get a header with no row (a fleet's hosts: one that failed too)
+        self.group_hosts: tuple[str, ...] = ()
         self._listeners: list[Callable[[Change], object]] = []
         self._batch: Change | None = None
         # The filtered, sorted view, kept between redraws: a redraw of 10,000 rows for one
@@ -79,6 +86,9 @@ class DomainTableModel:
         self._view_at: dict[str, int] = {}
         self._view_key: tuple[Any, ...] | None = None
         self._counts: dict[str, int] | None = None
+        # the view's lines when grouped, kept as the view is (its counts patched with it)
+        self._grouping: Grouping | None = None
+        self._grouping_key: tuple[Any, ...] | None = None
 
     # -- listening ------------------------------------------------------------------------------
 
@@ -174,6 +184,10 @@ class DomainTableModel:
             and at is not None
         ):
             self._view[at] = row
+            if self._grouping is not None and self._grouping_key == self._group_key():
+                counts = self._grouping.groups[row.host].counts
+                counts[old.state] -= 1
+                counts[row.state] = counts.get(row.state, 0) + 1
             return
         if self._view_key == self._looks() and at is None and not self.shows(row):
             return  # not in the view before, nor now
@@ -199,9 +213,11 @@ class DomainTableModel:
         sort: str | None = None,
         descending: bool | None = None,
         host_filter: str | None = None,
+        group: bool | None = None,
     ) -> None:
         """Change the filter or the sort; an unknown state or sort key is a ValueError.
-        *host_filter*: one host's rows only (``ALL_HOSTS``: every host's)."""
+        *host_filter*: one host's rows only (``ALL_HOSTS``: every host's); *group*: rows
+        under a header per host (:meth:`grouping`)."""
         if state_filter is not None and state_filter not in (ALL_STATES, *DOMAIN_STATES):
             raise ValueError(
                 f"unknown state filter {state_filter!r}: use {ALL_STATES!r} or one of "
@@ -219,6 +235,8 @@ class DomainTableModel:
             self.descending = descending
         if host_filter is not None:
             self.host_filter = host_filter
+        if group is not None:
+            self.group = group
         self.page = min(self.page, self.pages - 1)
         self._changed(Change(view=True))
 
@@ -239,6 +257,7 @@ class DomainTableModel:
             self.host_filter,
             self.sort,
             self.descending,
+            self.group,
         )
 
     def view(self) -> list[DomainRow]:
@@ -256,38 +275,122 @@ class DomainTableModel:
                 and host in (ALL_HOSTS, r.host)
             ]
             rows.sort(key=SORT_KEYS[self.sort], reverse=self.descending)
+            if self.group:  # stable: the user's order within each host
+                rows.sort(key=lambda r: r.host, reverse=self._hosts_descending)
             self._view = rows
             self._view_at = {r.key: i for i, r in enumerate(rows)}
             self._view_key = looks
         return self._view
 
+    # -- grouped by host ------------------------------------------------------------------
+
+    @property
+    def _hosts_descending(self) -> bool:
+        return self.sort == "host" and self.descending
+
+    def _group_key(self) -> tuple[Any, ...]:
+        return (self._view_key, frozenset(self.collapsed), self.group_hosts)
+
+    def grouping(self, view: list[DomainRow] | None = None) -> Grouping | None:
+        """The view as lines under a header per host (``None`` unless grouped); kept with
+        the view, a state change patched into its counts."""
+        if not self.group:
+            return None
+        view = self.view() if view is None else view
+        key = self._group_key()
+        if self._grouping is None or key != self._grouping_key:
+            totals: dict[str, int] = {}
+            for r in self.rows.values():
+                totals[r.host] = totals.get(r.host, 0) + 1
+            unfiltered = not self.name_filter.strip() and self.state_filter == ALL_STATES
+            hosts = [
+                h
+                for h in (self.group_hosts if unfiltered else ())
+                if self.host_filter in (ALL_HOSTS, h)
+            ]
+            self._grouping = group(
+                view, totals, hosts, self.collapsed, descending=self._hosts_descending
+            )
+            self._grouping_key = key
+        return self._grouping
+
+    def collapse(self, host: str | None, on: bool = True) -> None:
+        """Fold *host*'s rows under its header (unfold: *on* false); *host* ``None``: every
+        host's. What is folded is neither shown nor acted on."""
+        hosts = {r.host for r in self.rows.values()} | set(self.group_hosts)
+        named = hosts if host is None else {host}
+        self.collapsed = self.collapsed | named if on else self.collapsed - named
+        self.page = min(self.page, self.pages - 1)
+        self._changed(Change(view=True))
+
+    def set_group_hosts(self, hosts: Iterable[str]) -> None:
+        """The hosts that get a header even with no row (a fleet's, failed ones too)."""
+        hosts = tuple(sorted(hosts))
+        if hosts != self.group_hosts:
+            self.group_hosts = hosts
+            self.collapsed &= set(hosts) | {r.host for r in self.rows.values()}
+            self._changed(Change(view=True))
+
+    def open_rows(self, view: list[DomainRow] | None = None) -> int:
+        """How many rows the filter shows, a collapsed host's not counted."""
+        view = self.view() if view is None else view
+        grouping = self.grouping(view)
+        return len(view) if grouping is None else grouping.open
+
+    # -- pages ----------------------------------------------------------------------------
+
+    def _lines(self, view: list[DomainRow]) -> int:
+        grouping = self.grouping(view)
+        return len(view) if grouping is None else len(grouping.lines)
+
     @property
     def pages(self) -> int:
-        return max(1, -(-len(self.view()) // self.page_size))
+        return self.pages_of(self.view())
+
+    def pages_of(self, view: list[DomainRow]) -> int:
+        """How many pages *view* (:meth:`view`) takes, a header a line when grouped."""
+        return max(1, -(-self._lines(view) // self.page_size))
 
     def turn(self, step: int) -> None:
         self.page = max(0, min(self.page + step, self.pages - 1))
         self._changed(Change(view=True))
 
+    def page_lines(self, view: list[DomainRow] | None = None) -> list[Group | DomainRow]:
+        """The current page (clamped to the last one): rows, and when grouped the headers
+        among them (:meth:`Grouping.page`)."""
+        view = self.view() if view is None else view
+        self.page = min(self.page, self.pages_of(view) - 1)
+        grouping = self.grouping(view)
+        if grouping is None:
+            first = self.page * self.page_size
+            return list(view[first : first + self.page_size])
+        lines = grouping.page(self.page, self.page_size)
+        return [line if isinstance(line, Group) else view[line] for line in lines]
+
     def shown(self, view: list[DomainRow] | None = None) -> list[DomainRow]:
         """The rows on the current page (the page clamped to the last one). *view*:
         :meth:`view`, when the caller has it already (sorting 10,000 rows once a redraw)."""
-        view = self.view() if view is None else view
-        self.page = min(self.page, max(1, -(-len(view) // self.page_size)) - 1)
-        first = self.page * self.page_size
-        return view[first : first + self.page_size]
+        return [r for r in self.page_lines(view) if isinstance(r, DomainRow)]
 
     def page_label(self, view: list[DomainRow] | None = None) -> str:
-        """ "1-50 of 10,000"; "0 of 0" when the page is empty."""
+        """ "1-50 of 10,000"; "0 of 0" when the page is empty. Grouped: the lines, headers
+        counted ("hosts 2-3 of 5" when the page has headers only)."""
         view = self.view() if view is None else view
-        shown = self.shown(view)
+        lines = self.page_lines(view)
         first = self.page * self.page_size
-        if not shown:
-            return f"0 of {len(view):,}"
-        return f"{first + 1:,}-{first + len(shown):,} of {len(view):,}"
+        grouping = self.grouping(view)
+        if grouping is None:
+            if not lines:
+                return f"0 of {len(view):,}"
+            return f"{first + 1:,}-{first + len(lines):,} of {len(view):,}"
+        return grouping.label(self.page, self.page_size, len(view))
 
     def empty_text(self) -> str:
-        """What to show instead of rows when none shows: "" when some do."""
+        """What to show instead of rows when none shows: "" when some do (or, grouped, a
+        host's header does)."""
+        grouping = self.grouping()
+        if grouping is not None and grouping.lines:
+            return ""
         if not self.rows:
             return "No domains on this connection."
         if self.view():
@@ -320,8 +423,9 @@ class DomainTableModel:
         self._changed(Change(view=True))
 
     def select_all(self, on: bool = True) -> None:
-        """Select (or unselect) every row the filter shows, on every page."""
-        shown = {r.key for r in self.view()}
+        """Select (or unselect) every row the filter shows, on every page (a collapsed
+        host's rows are not shown)."""
+        shown = {r.key for r in self._open(self.view())}
         self.selected = self.selected | shown if on else self.selected - shown
         self._changed(Change(view=True))
 
@@ -332,7 +436,14 @@ class DomainTableModel:
             return []
         view = self.view() if view is None else view
         at = self._view_at if view is self._view else {r.key: i for i, r in enumerate(view)}
-        return [view[i] for i in sorted(at[k] for k in self.selected if k in at)]
+        rows = [view[i] for i in sorted(at[k] for k in self.selected if k in at)]
+        return self._open(rows)
+
+    def _open(self, rows: list[DomainRow]) -> list[DomainRow]:
+        """*rows* but those a collapsed host folds."""
+        if not self.group or not self.collapsed:
+            return rows
+        return [r for r in rows if r.host not in self.collapsed]
 
     def applicable(self, action: str) -> bool:
         """*action* applies to every selected domain the filter shows (and there is one)."""

@@ -162,8 +162,9 @@ def snapshot_rows(d: DomainDetails) -> list[dict[str, Any]] | None:
 
 
 def job_progress(stats: dict[str, Any] | None) -> dict[str, Any]:
-    """A job as the view shows it: ``{"text", "percent"}`` (percent None: unbounded or
-    unknown); ``{"text": ...}`` alone for no job or no way to know."""
+    """A job as the view shows it: ``{"text", "percent", "processed", "remaining",
+    "total"}`` (percent None: unbounded or unknown; the byte counts libvirt's ``data_*``,
+    None where it gives none); ``{"text": ...}`` alone for no job or no way to know."""
     if stats is None:
         return {"text": f"{NA}: this driver has no virDomainGetJobStats"}
     kind = _JOB_TYPES.get(int(stats.get("type", 0)), "unknown")
@@ -181,7 +182,13 @@ def job_progress(stats: dict[str, Any] | None) -> dict[str, Any]:
         parts.append(f"{stats['time_elapsed'] / 1000:.1f} s elapsed")
     if stats.get("time_remaining"):
         parts.append(f"about {stats['time_remaining'] / 1000:.0f} s left")
-    return {"text": ", ".join(parts), "percent": percent}
+    return {
+        "text": ", ".join(parts),
+        "percent": percent,
+        "processed": done,
+        "remaining": stats.get("data_remaining"),
+        "total": total,
+    }
 
 
 def completed_text(params: dict[str, Any], at: float) -> str:

@@ -11,7 +11,6 @@ line, one on this page a page of rows, whatever the number of domains.
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -22,30 +21,17 @@ from ipyvirt.connection import Connection
 from ipyvirt.domains import COLUMNS, DomainRow
 from ipyvirt.models.actions import ACTIONS
 from ipyvirt.models.domain_table import ALL_STATES, DomainTableModel
+from ipyvirt.models.host_groups import Group
 from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.host_rows import HostRows
+from ipyvirt.widgets.lean import lean as _lean
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["DomainTable"]
 
 log = logging.getLogger("ipyvirt")
-
-
-def _lean(source: str, *, css: bool = False) -> str:
-    """*source* (JavaScript, or CSS with *css*) without comments, indentation and blank
-    lines: it travels in the comm_open of every table shown, and a 10,000-domain table's
-    whole first render is held to 20 KiB. No line of ours spans a string or a template
-    literal, and a JavaScript comment is a line of its own (``// ...`` or ``/** ... */``)."""
-    if css:
-        source = re.sub(r"/\*.*?\*/", "", source, flags=re.DOTALL)
-    lines = (line.strip() for line in source.splitlines())
-    return "\n".join(line for line in lines if line and (css or not _js_comment(line)))
-
-
-def _js_comment(line: str) -> bool:
-    return line.startswith("//") or (line.startswith("/*") and line.endswith("*/"))
 
 
 def _cells(row: DomainRow, selected: bool) -> list[object]:
@@ -182,6 +168,7 @@ class DomainTable(View):
                 name_filter=content.get("name_filter"),
                 state_filter=content.get("state_filter"),
                 host_filter=self._host_filter(content.get("host_filter")),
+                group=self._group(content.get("group")),
             )
         elif do == "sort":
             key = str(content["key"])
@@ -212,6 +199,12 @@ class DomainTable(View):
             raise ValueError("this table shows one host")
         return None
 
+    def _group(self, value: object) -> bool | None:
+        """Grouping by host, as the view asked (a one-host table has no hosts to group)."""
+        if value is not None:
+            raise ValueError("this table shows one host")
+        return None
+
     # -- the view -------------------------------------------------------------------------------
 
     def _show(self) -> None:
@@ -224,19 +217,19 @@ class DomainTable(View):
             return
         model = self.model
         view = model.view()
-        shown = model.shown(view)
+        lines = model.page_lines(view)
         targets = model.targets(view)
         with self.hold_sync():
-            self.page_rows = [_cells(r, r.key in model.selected) for r in shown]
+            self.page_rows = self._page_rows(lines)
             self.pager = {
-                "label": model.page_label(view) if view else "",  # no "0 of 0": see empty
+                "label": model.page_label(view) if lines else "",  # no "0 of 0": see empty
                 "page": model.page,
-                "pages": max(1, -(-len(view) // model.page_size)),
+                "pages": model.pages_of(view),
             }
             self.look = self._look()
             self.summary = self._summary_text()
-            self.empty = model.empty_text() if not view else ""
-            self.selection = {"selected": len(targets), "shown": len(view)}
+            self.empty = self._empty_text() if not view else ""
+            self.selection = {"selected": len(targets), "shown": model.open_rows(view)}
             self.buttons = (
                 {a: self.actions.reason(a, lambda a: self._why_not(a, targets)) for a in ACTIONS}
                 if self.actions.enabled
@@ -245,8 +238,17 @@ class DomainTable(View):
             self.question = self.actions.question
             self.outcome = self.actions.status
 
+    def _page_rows(self, lines: list[Group | DomainRow]) -> list[list[object]]:
+        """The ``page_rows`` trait: the page's rows as lists (a fleet's headers too)."""
+        selected = self.model.selected
+        return [_cells(r, r.key in selected) for r in lines if isinstance(r, DomainRow)]
+
     def _summary_text(self) -> str:
         return self.model.summary(self.conn.name, self._closed)
+
+    def _empty_text(self) -> str:
+        """What the view shows instead of rows ("" when a row or a header shows)."""
+        return self.model.empty_text()
 
     def _selected_domains(self) -> list[tuple[str, str]]:
         """(key, name) of the selected domains the filter shows, in table order."""

@@ -8,7 +8,7 @@ What each shows comes from :mod:`ipyvirt.explore` (the same records as ``conn.ne
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 import libvirt
 
@@ -133,9 +133,12 @@ class NetworksSection(Section):
 
 
 class StorageSection(Section):
-    """Every storage pool with its volumes; on read-write connections start, stop and
-    refresh a pool, create and delete a volume. libvirt sends pool events (lifecycle and
-    refresh) but none for volumes: a volume made elsewhere shows after a pool's refresh."""
+    """Every storage pool with its sizes and volume count, and the volumes of the pools
+    open in the view (up to ``OPEN_POOLS`` pools, each is open until closed; above, each
+    is closed until opened: ``{"do": "open" | "close" | "expand" | "collapse", "pool"}``);
+    on read-write connections start, stop and refresh a pool, create and delete a volume.
+    libvirt sends pool events (lifecycle and refresh) but none for volumes: a volume made
+    elsewhere shows after a pool's refresh."""
 
     KIND = "storage"
     FAMILY = "pool"
@@ -150,12 +153,17 @@ class StorageSection(Section):
     #: a pool's first volumes the view gets until it asks for all ("show all N volumes"):
     #: 50 pools of 100 volumes are 530 KiB of JSON and 5,000 rows otherwise (116 KiB at 20)
     VOLUMES_SHOWN = 20
+    #: up to this many pools, each shows its first volumes until closed; above, each shows
+    #: its sizes and volume count only until the user opens it: the volumes of 50 pools
+    #: (1,000 reads for 20 each) are not read, nor sent, until someone looks at them
+    OPEN_POOLS = 4
 
     def __init__(self, conn: Any, **kwargs: Any) -> None:
         super().__init__(conn, **kwargs)
-        # pools whose every volume the view shows; replaced whole on the main loop, read on
-        # the worker (one reference read: no lock)
-        self._expanded: frozenset[str] = frozenset()
+        # what the user chose per pool: "closed", "first" (VOLUMES_SHOWN) or "all"; a pool
+        # not in it has the default (see OPEN_POOLS). Replaced whole on the main loop, read
+        # on the worker (one reference read: no lock)
+        self._shown: dict[str, str] = {}
 
     def _snapshot(self, reader: libvirt.virConnect) -> dict[str, Any]:
         listed = optional(reader.listAllStoragePools)
@@ -170,37 +178,44 @@ class StorageSection(Section):
         changed: set[str],
         listed: Sequence[libvirt.virStoragePool] | None = None,
     ) -> dict[str, Any]:
-        # one listing and the changed pools' reads, each pool's shown volumes only: a read
-        # of 50 pools of 100 volumes is 10,000 calls otherwise, and 2 s over a socket
+        # one listing and the changed pools' reads, each open pool's shown volumes only
         listed = optional(reader.listAllStoragePools) if listed is None else listed
         if listed is None:
             return {"supported": False, "pools": []}
-        expanded = self._expanded
-        shown = {p["name"]: p.get("expanded", False) for p in last["pools"]}
-        # a pool expanded or collapsed since is read again, as if changed
-        again = changed | {name for name, on in shown.items() if on != (name in expanded)}
+        chosen, default = self._shown, "first" if len(listed) <= self.OPEN_POOLS else "closed"
+        shown = {p["name"]: p.get("shown") for p in last["pools"]}
+        # a pool opened, closed or expanded since is read again, as if changed; so are all
+        # when the default changed (a pool more or fewer across OPEN_POOLS)
+        again = changed | {n for n, was in shown.items() if was != chosen.get(n, default)}
 
         def read(p: libvirt.virStoragePool) -> dict[str, Any]:
-            name = p.name()
-            return self._row(read_pool(p, first=None if name in expanded else self.VOLUMES_SHOWN))
+            mode = chosen.get(p.name(), default)
+            first = {"closed": 0, "first": self.VOLUMES_SHOWN, "all": None}[mode]
+            return {**self._row(read_pool(p, first=first)), "shown": mode}
 
         rows = _merged(listed, last["pools"], again, read, libvirt.VIR_ERR_NO_STORAGE_POOL)
         return {"supported": True, "pools": rows}
 
-    def _row(self, p: explore.Pool) -> dict[str, Any]:
+    @staticmethod
+    def _row(p: explore.Pool) -> dict[str, Any]:
         row = p.to_record()
         row["volumes"] = None
+        row["volume_count"] = p.volume_count
         if p.volumes is not None:
             row["volumes"] = [v.to_record() for v in p.volumes]
-            row["volume_count"] = p.volume_count
-            row["expanded"] = p.name in self._expanded
         return row
 
+    #: what the view may ask of a pool's volumes, and what the pool shows then
+    _SHOW: ClassVar[dict[str, str]] = {
+        "open": "first",
+        "close": "closed",
+        "expand": "all",
+        "collapse": "first",
+    }
+
     def _handle(self, do: str, content: dict[str, Any]) -> None:
-        if do in ("expand", "collapse"):  # what the view shows, not a libvirt action
-            pool = str(content.get("pool", ""))
-            on = do == "expand"
-            self._expanded = self._expanded | {pool} if on else self._expanded - {pool}
+        if do in self._SHOW:  # what the view shows, not a libvirt action
+            self._shown = {**self._shown, str(content.get("pool", "")): self._SHOW[do]}
             self._coalescer.poke()  # that pool's read alone (see _update)
         else:
             super()._handle(do, content)

@@ -21,21 +21,28 @@ from ipyvirt.domains import COLUMNS, DomainRow
 from ipyvirt.fleet import Fleet
 from ipyvirt.fleet_host import HEALTH_COLUMNS, FleetHost
 from ipyvirt.models.domain_table import ALL_HOSTS, ALL_STATES, DomainTableModel
+from ipyvirt.models.host_groups import Group
 from ipyvirt.names import DOMAIN_STATES
 from ipyvirt.tables import Table
 from ipyvirt.widgets.actions import ActionBar
 from ipyvirt.widgets.base import LIVE, Coalescer, Repeater
-from ipyvirt.widgets.domain_table import DomainTable, _lean
+from ipyvirt.widgets.domain_table import DomainTable, _cells
 from ipyvirt.widgets.event_log import EventLog
+from ipyvirt.widgets.lean import lean as _lean
 from ipyvirt.widgets.view import View, css, esm
 
 __all__ = ["FleetDashboard", "FleetHealth", "FleetTable"]
 
 
 class FleetTable(DomainTable):
-    """Every domain of every host of *fleet* in one table: a host column (sortable, which
-    groups the rows by host), a host filter, and actions each run on its row's host. Hosts
-    that connect later join it; removed ones leave it. One comm."""
+    """Every domain of every host of *fleet* in one table: with *group* (default) a header
+    per host (its health, its domains and their states; click to fold its rows), else a
+    sortable host column; a host filter, and actions each run on its row's host. Hosts that
+    connect later join it; removed ones leave it. One comm."""
+
+    # grouping by host and the hosts' health: a fleet's table's own, not every table's
+    _esm = _lean(esm("domain_table", "health", "fleet_table"))
+    _css = _lean(css("domain_table", "fleet_table"), css=True)
 
     #: the hosts, for the view's host filter and column (a one-host table has none)
     hosts: traitlets.List[str] = traitlets.List().tag(sync=True)
@@ -48,8 +55,10 @@ class FleetTable(DomainTable):
         interval: float = 0.05,
         resync: float = 30.0,
         actions: bool = True,
+        group: bool = True,
     ) -> None:
         self.model = DomainTableModel(page_size)  # first: a bad page_size opens no comm
+        self.model.group = group
         View.__init__(self, states=[ALL_STATES, *DOMAIN_STATES])
         self._live(None)
         self.fleet = fleet
@@ -96,7 +105,8 @@ class FleetTable(DomainTable):
         if self.model.host_filter not in (ALL_HOSTS, *hosts):
             self.model.look(host_filter=ALL_HOSTS)
         self.hosts = sorted(hosts)
-        self._show()
+        self.model.set_group_hosts(hosts)
+        self._show()  # a header's health changed too
 
     def _handle(self, do: str, content: dict[str, Any]) -> None:
         super()._handle(do, content)
@@ -127,7 +137,43 @@ class FleetTable(DomainTable):
         return host is None or host.readonly
 
     def _look(self) -> dict[str, object]:
-        return {**super()._look(), "host_filter": self.model.host_filter}
+        model = self.model
+        return {
+            **super()._look(),
+            "host_filter": model.host_filter,
+            "group": model.group,
+            "collapsed": sorted(model.collapsed) if model.group else [],
+        }
+
+    def _request(self, do: str, content: dict[str, Any]) -> None:
+        if do == "collapse":  # a header clicked; no host: every header
+            host = content.get("host")
+            self.model.collapse(None if host is None else str(host), bool(content["on"]))
+        else:
+            super()._request(do, content)
+
+    def _group(self, value: object) -> bool | None:
+        return None if value is None else bool(value)
+
+    def _page_rows(self, lines: list[Group | DomainRow]) -> list[list[object]]:
+        """A host's header is ``[None, host, health, shown, total, [[state, n], ...],
+        collapsed, continued]`` (domain_table.js's groupRow); a row as a one-host table's."""
+        model = self.model
+        grouping = model.grouping()
+        first = model.page * model.page_size
+        rows: list[list[object]] = []
+        for i, line in enumerate(lines):
+            if isinstance(line, DomainRow):  # under its host's header: no host cell
+                rows.append(_cells(line, line.key in model.selected)[: -1 if grouping else None])
+                continue
+            host = self.fleet.hosts.get(line.host)
+            counts = [[s, line.counts[s]] for s in DOMAIN_STATES if line.counts.get(s)]
+            continued = i == 0 and grouping is not None and grouping.lines[first] is not line
+            rows.append(
+                [None, line.host, host.health if host is not None else "removed", line.shown,
+                 line.total, counts, int(line.collapsed), int(continued)]
+            )  # fmt: skip
+        return rows
 
     def _host_filter(self, value: object) -> str | None:
         if value is None:
@@ -143,8 +189,14 @@ class FleetTable(DomainTable):
 
     def _summary_text(self) -> str:
         n = len(self.fleet.hosts)
-        where = f"{n} host{'s' * (n != 1)} ({len(self._sources)} connected)"
+        up = sum(not s.closed for s in self._sources.values())  # a closed one says so after
+        where = f"{n} host{'s' * (n != 1)} ({up} connected)"
         return self.model.summary(where, self._closed)
+
+    def _empty_text(self) -> str:
+        if not self.fleet.hosts:
+            return "No host in the fleet: %virt fleet add URI... adds some."
+        return super()._empty_text()
 
     def __repr__(self) -> str:
         shown = self.model.shown()
@@ -165,7 +217,7 @@ class FleetHealth(View):
     """A row per host of *fleet*: ``%virt fleet list`` live, redrawn every *interval*
     seconds (traitlets sends nothing while nothing changed). One comm."""
 
-    _esm = _lean(esm("fleet_health"))
+    _esm = _lean(esm("fleet_health", "health"))
     _css = _lean(css("fleet_health"), css=True)
 
     columns: traitlets.List[str] = traitlets.List().tag(sync=True)

@@ -32,16 +32,19 @@ STATIC = Path(__file__).with_name("static")
 
 
 @cache
-def esm(name: str) -> str:
-    """The ES module of view *name*: the shared helpers (``common.js``), then its own file."""
-    return (STATIC / "common.js").read_text() + "\n" + (STATIC / f"{name}.js").read_text()
+def esm(name: str, *parts: str) -> str:
+    """The ES module of view *name*: the shared helpers (``common.js``), the helpers of
+    *parts* (a few views' own: ``health.js``), then its own file."""
+    files = ("common", *parts, name)
+    return "\n".join((STATIC / f"{f}.js").read_text() for f in files)
 
 
 @cache
-def css(name: str) -> str:
-    """The style of view *name*: the shared style (``common.css``), then its own, if any."""
-    own = STATIC / f"{name}.css"
-    return (STATIC / "common.css").read_text() + (own.read_text() if own.exists() else "")
+def css(name: str, *parts: str) -> str:
+    """The style of view *name*: the shared style (``common.css``), then its own, if any,
+    then that of *parts*."""
+    own = [STATIC / f"{f}.css" for f in (name, *parts)]
+    return (STATIC / "common.css").read_text() + "".join(f.read_text() for f in own if f.exists())
 
 
 class View(anywidget.AnyWidget):

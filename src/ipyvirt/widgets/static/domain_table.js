@@ -2,7 +2,8 @@
 // asks the kernel for everything else (filter, sort, page, selection, actions).
 
 // A row as the kernel sends it (domain_table.py's _cells): [key, name, id, state, reason,
-// vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last
+// vcpus, memory MiB, autostart, persistent, selected], and a fleet's row its host last.
+// A fleet's host header has none (fleet_table.js)
 const SELECTED = 9;
 const HOST = 10;
 // [header, index in a row, sort key (none: not sortable), numeric]
@@ -56,8 +57,10 @@ function render({ model, el }) {
     class: "ipyvirt-host", "aria-label": "filter by host",
     onchange: () => ask(model, "look", { host_filter: host.value }),
   });
+  // a fleet's table: grouping by host (fleet_table.js, sent with a fleet's table only)
+  const groups = typeof fleetParts === "function" ? fleetParts(model) : null;
   const summary = h("div", { class: "ipyvirt-summary" });
-  const top = h("div", { class: "ipyvirt-bar" }, name, state, host);
+  const top = h("div", { class: "ipyvirt-bar" }, name, state, host, groups?.bar);
 
   // -- the table --
   const all = h("input", {
@@ -69,7 +72,8 @@ function render({ model, el }) {
     },
   });
   const fleet = () => get("hosts")?.length > 0;
-  const columns = () => (fleet() ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
+  // grouped, the headers name the host: no host column
+  const columns = () => (fleet() && !get("look").group ? [["host", HOST, "host"], ...COLUMNS] : COLUMNS);
   const head = (text, key, num) =>
     h("th", { class: num ? "num" : undefined, scope: "col", "data-key": key },
       h("button", {
@@ -77,6 +81,7 @@ function render({ model, el }) {
         onclick: () => ask(model, "sort", { key }),
       }, text, h("span", { class: "ipyvirt-arrow", "aria-hidden": "true" })));
   let heads = [];
+  let headsFor = null;  // the columns the heads were made for
   const headRow = h("tr");
   const body = h("tbody");
   const table = h("table", { class: "ipyvirt-domains" }, h("thead", {}, headRow), body);
@@ -104,10 +109,8 @@ function render({ model, el }) {
       host.hidden = !names.length;
       host.replaceChildren(h("option", { value: "" }, "all hosts"),
         ...names.map((n) => h("option", { value: n }, n)));
-      heads = columns().map(([text, , key, num]) => head(text, key, num));
-      headRow.replaceChildren(h("th", { class: "check", scope: "col" }, all), ...heads);
+      headsFor = null;
       draw.look();
-      draw.page_rows();
     },
     states() {
       state.replaceChildren(...get("states").map((s) => h("option", { value: s }, s)));
@@ -115,12 +118,20 @@ function render({ model, el }) {
     },
     look() {
       const look = get("look");
+      const wanted = columns().map(([text]) => text).join();
+      if (wanted !== headsFor) {
+        headsFor = wanted;
+        heads = columns().map(([text, , key, num]) => head(text, key, num));
+        headRow.replaceChildren(h("th", { class: "check", scope: "col" }, all), ...heads);
+        draw.page_rows();
+      }
       // what is being typed wins over an older echo of it
       if (document.activeElement !== name && typing === null && name.value !== look.name_filter) {
         name.value = look.name_filter;
       }
       state.value = look.state_filter;
       host.value = look.host_filter || "";
+      groups?.look(look, get("hosts") || []);
       for (const th of heads) {
         const on = th.dataset.key === look.sort;
         const dir = look.descending ? "descending" : "ascending";
@@ -130,9 +141,11 @@ function render({ model, el }) {
     },
     openable() { draw.page_rows(); },
     page_rows() {
-      // a redraw keeps the keyboard's place: the checkbox of the same domain
-      const at = body.contains(document.activeElement) ? document.activeElement.closest("tr")?.dataset.uuid : null;
+      // a redraw keeps the keyboard's place: the checkbox of the same domain, a host's fold
+      const tr = body.contains(document.activeElement) ? document.activeElement.closest("tr") : null;
+      const at = tr && (tr.dataset.uuid ? `tr[data-uuid="${tr.dataset.uuid}"] input` : `tr[data-host="${CSS.escape(tr.dataset.host)}"] button`);
       body.replaceChildren(...get("page_rows").map((row) => {
+        if (row[0] === null) return groups.row(row, heads.length + 1);
         const [uuid, , , st] = row;
         const box = h("input", {
           type: "checkbox", "aria-label": `select ${row[1]}`, checked: !!row[SELECTED],
@@ -149,7 +162,7 @@ function render({ model, el }) {
               onclick: () => ask(model, "open", { uuid }),
             }, row[1]) : cell(row[i], i))));
       }));
-      if (at) body.querySelector(`tr[data-uuid="${at}"] input`)?.focus();
+      if (at) body.querySelector(at)?.focus();
     },
     pager() {
       const { label: text, page, pages } = get("pager");

@@ -1,6 +1,7 @@
 // The explorer's parts (ipyvirt.widgets.explorer_sections): one module, drawn by `kind`.
 // The kernel reads nothing until the part is on screen: the view says hello when it first
-// becomes visible (a tab not shown is display: none, so it is not).
+// becomes visible (a tab not shown is display: none, so it is not). A storage pool's volumes
+// are read when the pool is open ("open" / "close"): on a host of many pools, none is.
 
 const BAR_WIDTH = 140;
 // the kernel's StorageSection.VOLUMES_SHOWN
@@ -118,23 +119,31 @@ function drawPool(model, p, act, confirm) {
     bar(p.allocation, p.capacity,
       `${size(p.allocation)} allocated of ${size(p.capacity)}, ${size(p.available)} available`));
   const out = [head, used];
-  if (p.volumes === null) {
+  if (p.volume_count === null) {
     out.push(empty("inactive: start the pool to list its volumes"));
     return h("section", { class: "ipyvirt-x-pool" }, out);
   }
+  const n = p.volume_count;
+  const open = { open: "false", close: "true" };  // the toggle says whether the list is open
+  const show = (what, text) => h("button", { type: "button", "data-do": what, "aria-expanded": open[what],
+    onclick: () => ask(model, what, { pool: p.name }) }, text);
+  if (p.shown === "closed") {
+    // its volumes are read when opened: the kernel has not read them
+    out.push(h("div", { class: "ipyvirt-x-more" },
+      show("open", `▸ ${n} volume${n === 1 ? "" : "s"}`)));
+    return h("section", { class: "ipyvirt-x-pool" }, out);
+  }
+  out.push(h("div", { class: "ipyvirt-x-more" }, show("close", `▾ ${n} volume${n === 1 ? "" : "s"}`)));
   if (!p.volumes.length) out.push(empty(`no volumes in ${p.name}`));
   else out.push(table("ipyvirt-x-volumes",
     [["volume"], ["type"], ["capacity", true], ["allocation", true], ["path"], [""]],
     p.volumes.map((v) => [v.name, v.type, size(v.capacity), size(v.allocation), na(v.path),
       confirm(`delete volume ${v.name} in pool ${p.name}`, "delete_volume", { pool: p.name, name: v.name })])));
-  if (p.volume_count > p.volumes.length) {
-    out.push(h("div", { class: "ipyvirt-x-more" }, `${p.volumes.length} of ${p.volume_count} volumes shown `,
-      h("button", { type: "button", "data-do": "expand", onclick: () => ask(model, "expand", { pool: p.name }) },
-        `show all ${p.volume_count}`)));
-  } else if (p.volume_count > VOLUMES_SHOWN) {
-    out.push(h("div", { class: "ipyvirt-x-more" },
-      h("button", { type: "button", "data-do": "collapse", onclick: () => ask(model, "collapse", { pool: p.name }) },
-        `show the first ${VOLUMES_SHOWN}`)));
+  if (n > p.volumes.length) {
+    out.push(h("div", { class: "ipyvirt-x-more" }, `${p.volumes.length} of ${n} volumes shown `,
+      show("expand", `show all ${n}`)));
+  } else if (p.shown === "all" && n > VOLUMES_SHOWN) {
+    out.push(h("div", { class: "ipyvirt-x-more" }, show("collapse", `show the first ${VOLUMES_SHOWN}`)));
   }
   const name = h("input", { type: "text", placeholder: "new volume name", "aria-label": `new volume name in ${p.name}`, class: "ipyvirt-x-volname" });
   const mib = h("input", { type: "number", min: "1", value: "64", "aria-label": "size in MiB", class: "ipyvirt-x-volsize" });

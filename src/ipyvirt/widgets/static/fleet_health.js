@@ -1,15 +1,11 @@
 // ipyvirt.widgets.FleetHealth: a row per host of a fleet (%virt fleet list, live).
 // The kernel sends the rows as text; this module draws them, the health as a badge.
 
-// the health: what it is as a badge ("failed", its colour said in words too), then why and
-// what next as plain text that wraps ("(libvirt's reason); next try in 4.0 s")
+// the health: what it is as a badge (common.js's healthBadge), then why and what next as
+// plain text that wraps ("(libvirt's reason); next try in 4.0 s")
 function healthCell(text) {
   const at = text.indexOf(" (");
-  const state = at < 0 ? text : text.slice(0, at);
-  const kind = { connected: "running", connecting: "paused", reconnecting: "paused",
-    "not responding": "crashed", failed: "crashed" }[state] || "unknown";
-  return h("td", { class: "ipyvirt-health" },
-    h("span", { class: `ipyvirt-badge ipyvirt-state-${kind}` }, state),
+  return h("td", { class: "ipyvirt-health" }, healthBadge(text),
     at < 0 ? null : h("span", { class: "ipyvirt-why" }, text.slice(at + 1)));
 }
 
