@@ -537,6 +537,10 @@ def render(kp: KernelProcess, hosts: Hosts) -> dict[str, Any]:
         "page_final_ms": last_page - t0,
         "cell_ms": float(k.value("_t1 - _t0")),
         "table_bytes": _size(table_msgs),
+        # the comm_open and every message up to the first with rows: the first page shown
+        "first_bytes": _size(
+            [m for m in table_msgs if not with_rows or _stamp_ms(m) <= _stamp_ms(with_rows[0])]
+        ),
         "table_open_bytes": _size([m for m in table_msgs if m["msg_type"] == "comm_open"]),
         "table_msgs": len(table_msgs) - 1,
         "page_msgs": len(with_rows),
@@ -644,18 +648,24 @@ def report(hosts: Hosts, r: dict[str, Any], args: argparse.Namespace) -> None:
             "-",
         ),
         (
-            "first render: the table's first rows sent / its first page final (every row in)",
+            "first render: the table's first page of rows sent (grouped by host: the first host's)",
             f"<= {RENDER_MS:g} ms",
-            f"{k['first_rows_ms']:.0f} / {k['full_ms']:.0f} ms",
-            _verdict(k["full_ms"] <= RENDER_MS),
+            f"{k['first_rows_ms']:.0f} ms",
+            _verdict(k["first_rows_ms"] <= RENDER_MS),
         ),
         (
-            f"first render's comm data: the table (its comm_open; {k['table_msgs']} comm_msg)"
-            " / the dashboard",
+            "first render's comm data: the table's until its first page (its comm_open)",
             f"<= {RENDER_KIB:g} KiB",
-            f"{k['table_bytes'] / 1024:.1f} ({k['table_open_bytes'] / 1024:.1f}) / "
+            f"{k['first_bytes'] / 1024:.1f} ({k['table_open_bytes'] / 1024:.1f}) KiB",
+            _verdict(k["first_bytes"] / 1024 <= RENDER_KIB),
+        ),
+        (
+            f"every row in: the table's summary counts all; comm data until then, the table "
+            f"({k['table_msgs']} comm_msg) / the dashboard",
+            "reported",
+            f"{k['full_ms']:.0f} ms; {k['table_bytes'] / 1024:.1f} / "
             f"{k['dash_bytes'] / 1024:.1f} KiB",
-            _verdict(k["table_bytes"] / 1024 <= RENDER_KIB),
+            "-",
         ),
     ]
     b = r.get("browser")
