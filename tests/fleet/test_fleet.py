@@ -139,6 +139,29 @@ def test_a_frozen_host_blocks_neither_cells_nor_others(run: Run, daemons: list[L
     run(go())
 
 
+def test_probes_spread_over_the_interval(run: Run, daemons: list[Libvirtd]) -> None:
+    """Each probe starts a thread (and waits until it runs): a fleet's probes start one host
+    at a time over the interval, not all in one loop callback; none after close()."""
+
+    async def go() -> None:
+        fleet = Fleet([f"h{i}={d.test_uri}" for i, d in enumerate(daemons)], probe=3600)
+        hosts = list(fleet.hosts.values())
+        await until(
+            lambda: all(h.last is not None and h._probing_since is None for h in hosts),
+            "every host's first probe",
+        )
+        fleet._probe_all()  # what the timer does every *probe* seconds
+        assert [h._probing_since is not None for h in hosts] == [True, False, False, False]
+        fleet._probe_one(hosts[1])  # its turn, 900 s later
+        assert hosts[1]._probing_since is not None
+        await until(lambda: all(h._probing_since is None for h in hosts), "the two probes")
+        fleet.close()
+        fleet._probe_one(hosts[2])  # a turn still scheduled when the fleet closed
+        assert hosts[2]._probing_since is None
+
+    run(go())
+
+
 def test_events_of_every_host_in_one_subscription_and_actions_routed(
     run: Run, daemons: list[Libvirtd]
 ) -> None:

@@ -165,9 +165,37 @@ def test_read_only_hosts_say_why_no_action(run: Run, daemons: list[Libvirtd]) ->
     async def scenario() -> None:
         await until(lambda: len(table.rows()) == 3, "every host's rows")
         table.model.select_all()
+        await until(lambda: table.settled, "the redraw")  # coalesced, as every model change
         assert table.buttons["suspend"] == (
             "read-only host h0, h1, h2: %virt fleet add --rw to act"
         )
+
+    try:
+        run(scenario())
+    finally:
+        table.close()
+        fleet.close()
+
+
+def test_changes_on_many_hosts_make_one_redraw(run: Run, daemons: list[Libvirtd]) -> None:
+    """A fleet's hosts each re-read at most 20 times a second; their changes together are
+    one redraw (one comm message), not one per host. What the view asks for shows at once."""
+    fleet = Fleet([f"h{i}={d.test_uri}" for i, d in enumerate(daemons)])
+    table = FleetTable(fleet, interval=0.2, group=False)  # rows only, a host column
+
+    async def scenario() -> None:
+        await until(lambda: len(table.rows()) == 3 and table.settled, "every host's rows")
+        redraws = table._redraw.flushes
+        for host in ("h0", "h1", "h2"):  # as three hosts' reads applied in one loop turn
+            table.model.set_state("test", "paused", "user", host)
+        assert [r[3] for r in table.page_rows] == ["running"] * 3  # not yet: coalesced
+        await until(lambda: table.settled, "the redraw")
+        assert table._redraw.flushes == redraws + 1
+        assert [r[3] for r in table.page_rows] == ["paused"] * 3
+        table._received(table, {"do": "sort", "key": "host"}, [])
+        assert [r[-1] for r in table.page_rows] == ["h0", "h1", "h2"]
+        table._received(table, {"do": "sort", "key": "host"}, [])  # descending, at once
+        assert [r[-1] for r in table.page_rows] == ["h2", "h1", "h0"]
 
     try:
         run(scenario())

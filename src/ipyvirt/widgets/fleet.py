@@ -73,7 +73,12 @@ class FleetTable(DomainTable):
             changed=self._show,
             route=self._route,
         )
-        self.model.listen(lambda change: self._show())
+        # Every host's reads change the model, each host at most 1/interval a second: 50
+        # hosts would make 50 times as many redraws (and comm messages) as one. One redraw
+        # for all of them instead, at most 1/interval a second; what the view asks for
+        # still shows at once (_handle).
+        self._redraw = Coalescer(self._rt.main_loop, interval, self._show)
+        self.model.listen(lambda change: self._redraw.poke())
         # probes change a host every few seconds: what the table says of hosts, coalesced
         self._host_news = Coalescer(self._rt.main_loop, 0.5, self._follow_hosts)
         fleet.listen(self._host_changed)
@@ -102,6 +107,15 @@ class FleetTable(DomainTable):
         self.hosts = sorted(hosts)
         self.model.set_group_hosts(hosts)
         self._show()  # a header's health changed too
+
+    def _handle(self, do: str, content: dict[str, Any]) -> None:
+        super()._handle(do, content)
+        self._redraw.flush_now()
+
+    @property
+    def settled(self) -> bool:
+        """No event is waiting to be shown, no action is running, no redraw is due."""
+        return super().settled and not self._redraw.pending
 
     def _route(self, key: str) -> libvirt.virDomain:
         """On an action's worker: the domain *key* names, on its host's connection."""
@@ -193,6 +207,7 @@ class FleetTable(DomainTable):
 
     def _closing(self) -> None:
         if hasattr(self, "_host_news"):
+            self._redraw.cancel()
             self._host_news.cancel()
             self.fleet.unlisten(self._host_changed)
         super()._closing()
