@@ -10,14 +10,18 @@ watch connection and reconnect without asking again; they appear in no repr and 
 from __future__ import annotations
 
 import getpass
+import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import libvirt
 
 from ipyvirt.remote import noninteractive
 
 __all__ = ["Prompt"]
+
+log = logging.getLogger("ipyvirt")
 
 # libvirt's credential types that are secrets: asked without echo
 _SECRET = {libvirt.VIR_CRED_PASSPHRASE, libvirt.VIR_CRED_NOECHOPROMPT}
@@ -99,7 +103,36 @@ def open_with(uri: str, readonly: bool, prompt: Prompt | None) -> libvirt.virCon
     """
     uri = noninteractive(uri)
     if prompt is None:
-        return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
-    flags = libvirt.VIR_CONNECT_RO if readonly else 0
-    prompt.take_failure()
-    return libvirt.openAuth(uri, prompt.auth(), flags)
+        conn = libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
+    else:
+        prompt.take_failure()
+        flags = libvirt.VIR_CONNECT_RO if readonly else 0
+        conn = libvirt.openAuth(uri, prompt.auth(), flags)
+    keep_alive(conn, uri)
+    return conn
+
+
+#: (interval s, count): a keepalive ping after this long without a word from the daemon,
+#: and the connection closed after this many unanswered (about 30 s): virsh's and the
+#: daemon's own defaults. libvirt's client sends none unless asked. Without it a frozen
+#: daemon (SIGSTOP, a hung host, a cable pulled) holds every call on its connection for
+#: ever; with it the connection closes, the calls fail, and reconnection takes over. The
+#: pings run on the event loop's timers (the main loop, between cells); a long cell delays
+#: them but cannot make a live daemon look dead: any packet from it, answered on the io
+#: thread meanwhile, counts as alive, and a late timer sends a ping before it gives up.
+KEEPALIVE = (5, 5)
+
+
+def keep_alive(conn: libvirt.virConnect, uri: str) -> bool:
+    """Turn on libvirt's client keepalive (:data:`KEEPALIVE`) where there is a daemon to
+    lose: every URI but the in-process test driver's (``test:///...``), whose connection
+    has no peer and no keepalive. True when it is on."""
+    parts = urlsplit(uri)
+    if parts.scheme == "test" and not parts.netloc:
+        return False
+    try:
+        done: int = conn.setKeepAlive(*KEEPALIVE)
+        return done == 0  # 1: the daemon does not do keepalive
+    except libvirt.libvirtError as err:
+        log.info("ipyvirt: no keepalive on %s (%s)", uri, err)
+        return False

@@ -3,14 +3,16 @@ and daemons killed, frozen and restarted."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
+import time
 from collections.abc import Iterator
 
 import libvirt
 import pytest
 
-from ipyvirt import Fleet
+from ipyvirt import Fleet, credentials
 from ipyvirt.fleet_host import HEALTH_COLUMNS
 from ipyvirt.hub import Event
 
@@ -134,6 +136,38 @@ def test_a_frozen_host_blocks_neither_cells_nor_others(run: Run, daemons: list[L
         await until(lambda: fleet["frozen"].health.startswith("not responding"), "the frozen one")
         os.kill(frozen.pid, signal.SIGCONT)
         await until(lambda: fleet["frozen"].health == "connected", "the thawed one")
+        fleet.close()
+
+    run(go())
+
+
+def test_keepalive_closes_a_frozen_hosts_connection_and_it_comes_back(
+    run: Run, daemons: list[Libvirtd], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With libvirt's client keepalive (1 s x 1 here, 5 s x 5 by default), a frozen daemon's
+    connections close (reason "keepalive") instead of holding their calls for ever; thawed,
+    the host reconnects. A live daemon behind a main loop blocked for 3 s (a long cell) is
+    not taken for dead."""
+    monkeypatch.setattr(credentials, "KEEPALIVE", (1, 1))
+
+    async def go() -> None:
+        frozen, live = daemons[0], daemons[1]
+        assert frozen.pid is not None
+        fleet = Fleet([f"frozen={frozen.test_uri}", f"live={live.test_uri}"], timeout=0.3)
+        await fleet.settled()
+        conns = {name: fleet[name].connection for name in ("frozen", "live")}
+        reasons: list[str | None] = []
+        for c in conns.values():
+            assert c is not None
+            c.subscribe(lambda e, c=c: reasons.append(c.closed_reason), kinds=["close"])
+        time.sleep(3)  # the main loop blocked, as by a long cell: no keepalive timer runs
+        await asyncio.sleep(3)
+        assert reasons == []  # each answered the late ping
+        os.kill(frozen.pid, signal.SIGSTOP)
+        await until(lambda: reasons == ["keepalive"], "the frozen host's close", timeout=20)
+        os.kill(frozen.pid, signal.SIGCONT)
+        await until(lambda: fleet["frozen"].health == "connected", "the thawed one")
+        assert fleet["live"].health == "connected" and reasons == ["keepalive"]
         fleet.close()
 
     run(go())

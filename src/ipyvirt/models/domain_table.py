@@ -357,7 +357,7 @@ class DomainTableModel:
 
     def page_lines(self, view: list[DomainRow] | None = None) -> list[Group | DomainRow]:
         """The current page (clamped to the last one): rows, and when grouped the headers
-        among them (:meth:`Grouping.page`)."""
+        among them (:meth:`~ipyvirt.models.host_groups.Grouping.page`)."""
         view = self.view() if view is None else view
         self.page = min(self.page, self.pages_of(view) - 1)
         grouping = self.grouping(view)
