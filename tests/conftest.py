@@ -32,8 +32,7 @@ def qemu_host() -> None:
 
 @pytest.fixture(scope="session")
 def guest_image() -> GuestImage:
-    """The test guest's kernel and initramfs (ipyvirt.testing.guest): fetched and built once,
-    cached."""
+    """The test guest's kernel and initramfs (tests/guest.py): fetched and built once, cached."""
     return build_guest()
 
 

@@ -5,16 +5,16 @@ It boots in about 4 s without KVM, prints a banner on its serial console and run
 there, so a console, a screenshot or a shutdown from inside the guest can be tried for
 real::
 
-    from ipyvirt.testing.guest import build_guest, start_guest
-    guest = start_guest("qemu+unix:///system?socket=...", build_guest())
+    from ipyvirt.testing.guest import guest_image, start_guest
+    guest = start_guest("qemu+unix:///system?socket=...", guest_image())
     ...
     guest.remove()
 
-:func:`build_guest` is the only part that fetches anything, and only when called: it runs
-``apt-get download`` for the kernel and busybox packages and unpacks them with ``dpkg-deb
--x`` into a cache directory (``~/.cache/ipyvirt/guest``); nothing is installed, the machine
-is not changed. The initramfs is written here (a newc cpio, gzip) without a ``cpio`` tool.
-Importing ipyvirt, or this module, runs no apt tool.
+The package fetches nothing: ``scripts/guest-image`` (in a checkout; the tests' fixture does
+the same) runs ``apt-get download`` for Debian's cloud kernel and busybox-static, unpacks
+them with ``dpkg-deb -x`` and hands them to :func:`write_image`, which writes the initramfs
+(a newc cpio, gzip, without a ``cpio`` tool) into ``~/.cache/ipyvirt/guest``; nothing is
+installed, the machine is not changed. :func:`guest_image` finds them there.
 
 ipyvirt's own tests use it through the fixtures ``guest_image`` and ``qemu_guest`` in
 ``tests/conftest.py``; ``notebooks/09-a-guest-console.ipynb`` starts one.
@@ -26,7 +26,6 @@ import gzip
 import hashlib
 import os
 import shutil
-import subprocess
 import tempfile
 import uuid
 from dataclasses import dataclass
@@ -42,16 +41,15 @@ __all__ = [
     "GuestImage",
     "GuestUnavailable",
     "QemuGuest",
-    "build_guest",
+    "guest_image",
     "guest_xml",
+    "image_paths",
     "start_guest",
+    "write_image",
 ]
 
 #: what the guest prints on its console once its shell is about to start
 BANNER = "ipyvirt test guest ready"
-
-KERNEL_META = "linux-image-cloud-amd64"
-BUSYBOX = "busybox-static"
 
 # /init: mount what a shell wants, say so, and keep a shell on the console for ever (exit
 # or a killed shell gives a new one). cttyhack makes the console the shell's controlling
@@ -68,7 +66,8 @@ while true; do setsid cttyhack sh; done
 
 
 class GuestUnavailable(IpyvirtError):
-    """The guest's parts could not be fetched (no apt, no archive): says what to do."""
+    """The guest's kernel and initramfs are not there, or could not be fetched: the message
+    says what to do."""
 
 
 @dataclass(frozen=True)
@@ -84,61 +83,40 @@ def default_cache() -> Path:
     return Path(base) / "ipyvirt" / "guest"
 
 
-def build_guest(cache: Path | None = None) -> GuestImage:
-    """The guest's kernel and initramfs, built into *cache* (default
-    ``~/.cache/ipyvirt/guest``) once and reused after. The first call downloads two Debian
-    packages with ``apt-get download`` (about 1 s) and installs nothing; it needs a
-    Debian-like host whose apt knows Debian's main archive, else :class:`GuestUnavailable`
-    says what is missing."""
+def image_paths(cache: Path | None = None) -> GuestImage:
+    """Where the guest's kernel and initramfs live in *cache* (default
+    ``~/.cache/ipyvirt/guest``), there or not; the initramfs is named after what ``/init``
+    says, so a changed ``/init`` gets one of its own."""
     cache = cache or default_cache()
-    # named after what /init says, so a changed /init gets an initramfs of its own
     version = hashlib.sha256(INIT.encode()).hexdigest()[:12]
-    kernel, initrd = cache / "vmlinuz", cache / f"initrd-{version}.gz"
-    if kernel.exists() and initrd.exists():
-        return GuestImage(kernel, initrd)
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
-        work = Path(tmp)
-        package = _kernel_package()
-        _run(["apt-get", "download", "-o", "APT::Sandbox::User=root", package, BUSYBOX], work)
-        unpacked = work / "root"
-        for deb in work.glob("*.deb"):
-            _run(["dpkg-deb", "-x", str(deb), str(unpacked)], work)
-        vmlinuz = sorted((unpacked / "boot").glob("vmlinuz-*"))
-        busybox = unpacked / "bin" / "busybox"
-        if not vmlinuz or not busybox.exists():
-            raise GuestUnavailable(f"{package} or {BUSYBOX} did not unpack as expected")
-        # written under temporary names and renamed: a run killed midway leaves no half file
-        shutil.copyfile(vmlinuz[-1], work / "vmlinuz")
-        (work / "initrd.gz").write_bytes(initramfs(busybox.read_bytes()))
-        os.replace(work / "initrd.gz", initrd)
-        os.replace(work / "vmlinuz", kernel)
-    return GuestImage(kernel, initrd)
+    return GuestImage(cache / "vmlinuz", cache / f"initrd-{version}.gz")
 
 
-def _kernel_package() -> str:
-    """The versioned kernel package the meta-package depends on (the meta-package holds no
-    kernel itself)."""
-    out = _run(["apt-cache", "depends", KERNEL_META], Path("."))
-    for line in out.splitlines():
-        words = line.split()
-        if words[:1] == ["Depends:"] and words[1].startswith("linux-image-"):
-            return words[1]
+def guest_image(cache: Path | None = None) -> GuestImage:
+    """The guest's kernel and initramfs, as ``scripts/guest-image`` left them in *cache*;
+    :class:`GuestUnavailable`, saying how to make them, when they are not there."""
+    image = image_paths(cache)
+    if image.kernel.exists() and image.initrd.exists():
+        return image
     raise GuestUnavailable(
-        f"apt knows no {KERNEL_META}: add Debian's main archive to apt's sources, apt-get update"
+        f"no test guest in {image.kernel.parent}: make it once with scripts/guest-image "
+        "(a Debian kernel and busybox, fetched with apt-get download; nothing is installed)"
     )
 
 
-def _run(argv: list[str], cwd: Path) -> str:
-    if shutil.which(argv[0]) is None:
-        raise GuestUnavailable(
-            f"{argv[0]} is missing: the test guest is built on Debian-like hosts"
-        )
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
-        raise GuestUnavailable(f"{' '.join(argv[:3])} failed: {last}")
-    return done.stdout
+def write_image(vmlinuz: Path, busybox: bytes, cache: Path | None = None) -> GuestImage:
+    """Put kernel *vmlinuz* and an initramfs around *busybox* (a static binary) into
+    *cache*; written under temporary names and renamed, so a run killed midway leaves no
+    half file."""
+    image = image_paths(cache)
+    image.kernel.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=image.kernel.parent) as tmp:
+        work = Path(tmp)
+        shutil.copyfile(vmlinuz, work / "vmlinuz")
+        (work / "initrd.gz").write_bytes(initramfs(busybox))
+        os.replace(work / "initrd.gz", image.initrd)
+        os.replace(work / "vmlinuz", image.kernel)
+    return image
 
 
 def initramfs(busybox: bytes) -> bytes:
