@@ -1,84 +1,59 @@
-"""A real Linux guest for tests under TCG: Debian's cloud kernel and a busybox initramfs.
+"""The test guest (``ipyvirt.testing.guest``) fetched, and on the tests' QEMU libvirtd.
 
-It boots in about 4 s without KVM, prints a banner on its serial console and runs a shell
-there, so a console, a screenshot or a shutdown from inside the guest can be tested for
-real. The kernel and busybox come from Debian's archive with ``apt-get download`` and are
-unpacked with ``dpkg-deb -x`` into a cache directory: nothing is installed, the machine is
-not changed. The initramfs is written here (a newc cpio, gzip) without a ``cpio`` tool.
-It lives with the tests, not in the package: ipyvirt itself runs no apt tool.
-
-The fixtures ``guest_image`` (cached in ``~/.cache/ipyvirt/guest``) and ``qemu_guest`` (a
-persistent guest defined and started on the QEMU test daemon, removed after the test) are
-in ``tests/conftest.py``.
+:func:`build_guest` fetches its parts: Debian's cloud kernel and busybox-static with ``apt-get
+download``, unpacked with ``dpkg-deb -x`` in a temporary dir (nothing is installed), then
+written into the cache by ``ipyvirt.testing.guest.write_image``. It lives here, not in the
+package, which runs no apt tool; ``scripts/guest-image`` runs it for a checkout
+(``python tests/guest.py``). The fixtures in ``tests/conftest.py`` use these.
 """
 
 from __future__ import annotations
 
-import gzip
-import hashlib
 import os
 import select
 import shutil
 import subprocess
+import sys
 import tempfile
 import threading
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from xml.sax.saxutils import escape
 
 import libvirt
 
+from ipyvirt.testing.guest import (
+    BANNER,
+    GuestImage,
+    GuestUnavailable,
+    QemuGuest,
+    guest_xml,
+    image_paths,
+    start_guest,
+    write_image,
+)
 from ipyvirt.testing.libvirtd import Libvirtd
 
-#: what the guest prints on its console once its shell is about to start
-BANNER = "ipyvirt test guest ready"
+__all__ = [
+    "BANNER",
+    "GuestImage",
+    "GuestUnavailable",
+    "QemuGuest",
+    "build_guest",
+    "defined_guest",
+    "guest_xml",
+]
 
 KERNEL_META = "linux-image-cloud-amd64"
 BUSYBOX = "busybox-static"
 
-# /init: mount what a shell wants, say so, and keep a shell on the console for ever (exit
-# or a killed shell gives a new one). cttyhack makes the console the shell's controlling
-# terminal, so ^C works; setsid gives it a session to own.
-INIT = f"""#!/bin/busybox sh
-/bin/busybox --install -s /bin
-mount -t proc proc /proc
-mount -t sysfs sys /sys
-mount -t devtmpfs dev /dev
-echo "{BANNER}" > /dev/console
-echo "{BANNER}: its shell is on the serial console (ttyS0)" > /dev/tty0
-while true; do setsid cttyhack sh; done
-"""
-
-
-class GuestUnavailable(Exception):
-    """The guest's parts could not be fetched (no apt, no archive): says what to do."""
-
-
-@dataclass(frozen=True)
-class GuestImage:
-    """A bootable kernel and initramfs on disk."""
-
-    kernel: Path
-    initrd: Path
-
-
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "ipyvirt" / "guest"
-
 
 def build_guest(cache: Path | None = None) -> GuestImage:
-    """The guest's kernel and initramfs, built into *cache* once and reused after."""
-    cache = cache or default_cache()
-    # named after what /init says, so a changed /init gets an initramfs of its own
-    version = hashlib.sha256(INIT.encode()).hexdigest()[:12]
-    kernel, initrd = cache / "vmlinuz", cache / f"initrd-{version}.gz"
-    if kernel.exists() and initrd.exists():
-        return GuestImage(kernel, initrd)
-    cache.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+    """The guest's kernel and initramfs, fetched and built into *cache* once, reused after."""
+    image = image_paths(cache)
+    if image.kernel.exists() and image.initrd.exists():
+        return image
+    image.kernel.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=image.kernel.parent) as tmp:
         work = Path(tmp)
         package = _kernel_package()
         _run(["apt-get", "download", "-o", "APT::Sandbox::User=root", package, BUSYBOX], work)
@@ -89,12 +64,7 @@ def build_guest(cache: Path | None = None) -> GuestImage:
         busybox = unpacked / "bin" / "busybox"
         if not vmlinuz or not busybox.exists():
             raise GuestUnavailable(f"{package} or {BUSYBOX} did not unpack as expected")
-        # written under temporary names and renamed: a run killed midway leaves no half file
-        shutil.copyfile(vmlinuz[-1], work / "vmlinuz")
-        (work / "initrd.gz").write_bytes(initramfs(busybox.read_bytes()))
-        os.replace(work / "initrd.gz", initrd)
-        os.replace(work / "vmlinuz", kernel)
-    return GuestImage(kernel, initrd)
+        return write_image(vmlinuz[-1], busybox.read_bytes(), cache)
 
 
 def _kernel_package() -> str:
@@ -122,73 +92,13 @@ def _run(argv: list[str], cwd: Path) -> str:
     return done.stdout
 
 
-def initramfs(busybox: bytes) -> bytes:
-    """A gzipped newc cpio archive: /init, /bin/busybox and the directories they need."""
-    entries: list[tuple[str, int, bytes]] = [
-        (d, 0o040755, b"") for d in ("bin", "dev", "proc", "sys", "tmp", "root")
-    ]
-    entries.append(("bin/busybox", 0o100755, busybox))
-    entries.append(("init", 0o100755, INIT.encode()))
-    out = bytearray()
-    for ino, (name, mode, data) in enumerate([*entries, ("TRAILER!!!", 0, b"")], start=1):
-        out += _cpio_entry(ino, name, mode, data)
-    return gzip.compress(bytes(out), compresslevel=6, mtime=0)
-
-
-def _cpio_entry(ino: int, name: str, mode: int, data: bytes) -> bytes:
-    encoded = name.encode() + b"\0"
-    nlink = 2 if mode & 0o040000 else 1
-    fields = [ino, mode, 0, 0, nlink, 0, len(data), 0, 0, 0, 0, len(encoded), 0]
-    header = b"070701" + b"".join(f"{f:08X}".encode() for f in fields)
-    entry = header + encoded
-    entry += b"\0" * (-len(entry) % 4)  # the name, then the data, each padded to 4 bytes
-    return entry + data + b"\0" * (-len(data) % 4)
-
-
-def guest_xml(name: str, image: GuestImage, *, video: bool = True, memory_mib: int = 128) -> str:
-    """A TCG guest booting *image* directly, its shell on a serial console (``ttyS0``);
-    with *video* a VGA card, so that ``virDomainScreenshot`` has a screen (720x400 text)."""
-    video_xml = "<video><model type='vga'/></video>" if video else ""
-    return (
-        "<domain type='qemu'>"
-        f"<name>{escape(name)}</name>"
-        f"<memory unit='MiB'>{memory_mib}</memory>"
-        "<vcpu>1</vcpu>"
-        "<os><type arch='x86_64'>hvm</type>"
-        f"<kernel>{escape(str(image.kernel))}</kernel>"
-        f"<initrd>{escape(str(image.initrd))}</initrd>"
-        "<cmdline>console=ttyS0 quiet</cmdline></os>"
-        "<devices><serial type='pty'/><console type='pty'/>"
-        f"{video_xml}<memballoon model='none'/></devices>"
-        "</domain>"
-    )
-
-
-@dataclass(frozen=True)
-class QemuGuest:
-    """A running guest defined on the QEMU test daemon: its name, URI and XML."""
-
-    name: str
-    uri: str
-    xml: str
-
-
 def defined_guest(daemon: Libvirtd, image: GuestImage) -> Iterator[QemuGuest]:
     """A persistent guest (so a stopped one can start again), started; gone after."""
-    name = f"ipyvirt-guest-{uuid.uuid4().hex[:8]}"
-    xml = guest_xml(name, image)
-    conn = libvirt.open(daemon.qemu_uri)
-    dom = conn.defineXML(xml)
+    guest = start_guest(daemon.qemu_uri, image)
     try:
-        dom.create()
-        yield QemuGuest(name, daemon.qemu_uri, xml)
+        yield guest
     finally:
-        if dom.isActive():
-            dom.destroy()
-        dom.undefine()
-        conn.close()
-        # the QEMU driver's log of the guest (stdio_handler = "file")
-        Path(f"/var/log/libvirt/qemu/{name}.log").unlink(missing_ok=True)
+        guest.remove()
 
 
 class PacedDump:
@@ -255,3 +165,11 @@ class PacedDump:
         finally:
             os.close(self.fd)
             self._conn.close()
+
+
+if __name__ == "__main__":  # scripts/guest-image
+    try:
+        built = build_guest()
+    except GuestUnavailable as err:
+        sys.exit(f"guest-image: {err}")
+    print(f"kernel={built.kernel}\ninitrd={built.initrd}")

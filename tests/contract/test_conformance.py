@@ -66,7 +66,7 @@ def test_through_daemon(
 def test_every_clause_runs_somewhere() -> None:
     from ipyvirt.testing import CLAUSES
 
-    modes = {"direct", "libvirt", "daemon"}
+    modes = {"direct", "libvirt", "daemon", "guest"}
     assert all(set(c.modes) <= modes and c.modes for c in CLAUSES)
     assert len({c.name for c in CLAUSES}) == len(CLAUSES)
 

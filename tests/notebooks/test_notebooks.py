@@ -6,9 +6,9 @@ To run them by hand, from the repository root::
 
     .venv/bin/python -m pytest --nbval notebooks --nbval-sanitize-with notebooks/sanitize.cfg
 
-To refresh a notebook's stored outputs after changing it (without $IPYVIRT_DAEMON_URI: the
-stored outputs are those of a machine without a daemon; widget state is not stored, as
-JupyterLab does not store it by default)::
+To refresh a notebook's stored outputs after changing it (without $IPYVIRT_DAEMON_URI or
+$IPYVIRT_QEMU_URI: the stored outputs are those of a machine without a daemon; widget state
+is not stored, as JupyterLab does not store it by default)::
 
     .venv/bin/jupyter nbconvert --to notebook --execute --inplace \
         --ExecutePreprocessor.store_widget_state=False notebooks/NAME.ipynb
@@ -46,6 +46,7 @@ def test_the_tutorials_are_there() -> None:
         "06-recorded-events.ipynb",
         "07-explore-a-hypervisor.ipynb",
         "08-a-domain-in-depth.ipynb",
+        "09-a-guest-console.ipynb",
         "10-a-fleet.ipynb",
     ]
 
@@ -61,8 +62,11 @@ def test_every_cell_has_stored_outputs_to_compare(notebook: Path) -> None:
 def test_nbval_passes_on_every_notebook(tmp_path: Path) -> None:
     report = tmp_path / "nbval.xml"
     # The stored outputs are those of test:///default without a daemon (05 skips its daemon
-    # cells when IPYVIRT_DAEMON_URI is unset): the run must see the same.
-    env = {k: v for k, v in os.environ.items() if k not in ("IPYVIRT_DAEMON_URI", "PYTEST_ADDOPTS")}
+    # cells when IPYVIRT_DAEMON_URI is unset, 09 shows the test driver's one line where its
+    # guest's console would be without IPYVIRT_QEMU_URI; test_console_tutorial.py runs it
+    # with the guest): the run must see the same.
+    unset = ("IPYVIRT_DAEMON_URI", "IPYVIRT_QEMU_URI", "PYTEST_ADDOPTS")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
     env["LIBVIRT_DEFAULT_URI"] = "test:///default"
     run = subprocess.run(
         [sys.executable, "-m", "pytest", *NBVAL, f"--junitxml={report}"],

@@ -7,9 +7,12 @@ Run every clause of the contract against any :class:`~ipyvirt.EventImpl` factory
 or from Python: :func:`run_conformance` for a report, :func:`run_clause` for one clause
 (raises :class:`ClauseFailed`), which makes a parametrized pytest test a few lines.
 
-The ``libvirt`` and ``daemon`` modes register the implementation with libvirt, which allows
-one registration per process: run them in a fresh process (the command line does), or pass an
-already registered implementation.
+The ``libvirt``, ``daemon`` and ``guest`` modes register the implementation with libvirt,
+which allows one registration per process: run them in a fresh process (the command line
+does), or pass an already registered implementation. The ``guest`` mode needs a running QEMU
+guest whose serial console runs a shell (``--guest NAME --guest-uri URI``;
+:mod:`ipyvirt.testing.guest` makes one): a console is the one stream that carries data both
+ways and that a peer can close.
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class ClauseResult:
 
 
 def clauses_for(mode: str) -> list[Clause]:
-    """The clauses that run in *mode* ("direct", "libvirt" or "daemon"), in order."""
+    """The clauses that run in *mode* ("direct", "libvirt", "daemon" or "guest"), in order."""
     return [c for c in CLAUSES if mode in c.modes]
 
 
@@ -73,12 +76,14 @@ def run_clause(
     factory: ImplFactory | None = None,
     loop: asyncio.AbstractEventLoop | None = None,
     daemon_uri: str | None = None,
+    guest: tuple[str, str] | None = None,
 ) -> None:
     """Run one clause; raise :class:`ClauseFailed` if the implementation breaks it.
 
     ``direct``: a fresh loop and a fresh ``factory(loop)`` implementation, closed after.
-    ``libvirt``/``daemon``: through libvirt, on *loop*, which the registered implementation
-    must serve (the caller binds it).
+    ``libvirt``/``daemon``/``guest``: through libvirt, on *loop*, which the registered
+    implementation must serve (the caller binds it). *guest* is ``(uri, domain)``: a running
+    QEMU domain whose serial console runs a shell.
     """
     if asyncio_running_loop() is not None:
         raise IpyvirtError(
@@ -103,7 +108,10 @@ def run_clause(
         raise ValueError(f"{mode} mode needs the loop the registered implementation serves")
     if mode == "daemon" and not daemon_uri:
         raise ValueError("daemon mode needs daemon_uri, e.g. test+unix:///default?socket=PATH")
-    run_bench(loop, Bench(loop, LibvirtDriver(), None, factory, daemon_uri), clause.check)
+    if mode == "guest" and not guest:
+        raise ValueError("guest mode needs guest=(uri, domain): a QEMU guest with a shell")
+    bench = Bench(loop, LibvirtDriver(), None, factory, daemon_uri, guest)
+    run_bench(loop, bench, clause.check)
 
 
 def run_conformance(
@@ -111,13 +119,14 @@ def run_conformance(
     *,
     modes: Iterable[str] = ("direct", "libvirt"),
     daemon_uri: str | None = None,
+    guest: tuple[str, str] | None = None,
     only: Iterable[str] | None = None,
 ) -> list[ClauseResult]:
     """Run every clause of *modes* against *factory*'s implementations.
 
-    For ``libvirt`` and ``daemon`` modes one implementation is built on a loop of its own and
-    registered with libvirt: call this in a process that has registered none. *only* limits
-    the run to the named clauses.
+    For ``libvirt``, ``daemon`` and ``guest`` modes one implementation is built on a loop of
+    its own and registered with libvirt: call this in a process that has registered none.
+    *only* limits the run to the named clauses.
     """
     results: list[ClauseResult] = []
     modes = list(modes)
@@ -137,7 +146,9 @@ def run_conformance(
                 continue
             start = time.perf_counter()
             try:
-                run_clause(clause, mode, factory=factory, loop=loop, daemon_uri=daemon_uri)
+                run_clause(
+                    clause, mode, factory=factory, loop=loop, daemon_uri=daemon_uri, guest=guest
+                )
             except ClauseFailed as err:
                 detail = str(err)
             except Exception as err:

@@ -1,4 +1,5 @@
-"""``python -m ipyvirt.testing [MODULE:FACTORY] [--mode M ...] [--daemon-uri URI] [--json]``."""
+"""``python -m ipyvirt.testing [MODULE:FACTORY] [--mode M ...] [--daemon-uri URI]
+[--guest NAME --guest-uri URI] [--json]``."""
 
 from __future__ import annotations
 
@@ -22,7 +23,11 @@ def _load(spec: str) -> Any:
 
 
 def _isolated(
-    factory: str, modes: list[str], daemon_uri: str | None, only: list[str] | None
+    factory: str,
+    modes: list[str],
+    daemon_uri: str | None,
+    guest: tuple[str, str] | None,
+    only: list[str] | None,
 ) -> list[ClauseResult]:
     results = []
     for mode in modes:
@@ -33,6 +38,8 @@ def _isolated(
             cmd += ["--mode", mode, "--clause", clause.name]
             if daemon_uri:
                 cmd += ["--daemon-uri", daemon_uri]
+            if guest:
+                cmd += ["--guest-uri", guest[0], "--guest", guest[1]]
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
             try:
                 results += [ClauseResult(**r) for r in json.loads(run.stdout)]
@@ -57,11 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--mode",
         action="append",
-        choices=["direct", "libvirt", "daemon"],
+        choices=["direct", "libvirt", "daemon", "guest"],
         help="which modes to run (repeatable; default direct and libvirt, plus daemon "
-        "when --daemon-uri is given)",
+        "when --daemon-uri is given and guest when --guest is)",
     )
     parser.add_argument("--daemon-uri", help="a libvirtd URI, e.g. test+unix:///default?socket=P")
+    parser.add_argument(
+        "--guest",
+        metavar="NAME",
+        help="a running QEMU domain whose serial console runs a shell, for the guest clauses "
+        "(ipyvirt.testing.guest.start_guest makes one)",
+    )
+    parser.add_argument("--guest-uri", help="the guest's hypervisor, e.g. qemu:///system")
     parser.add_argument("--clause", action="append", help="run only this clause (repeatable)")
     parser.add_argument(
         "--isolate",
@@ -74,14 +88,23 @@ def main(argv: list[str] | None = None) -> int:
         "--verbose", action="store_true", help="show the log (the kit makes callbacks raise)"
     )
     args = parser.parse_args(argv)
-    modes = args.mode or ["direct", "libvirt"] + (["daemon"] if args.daemon_uri else [])
+    if bool(args.guest) != bool(args.guest_uri):
+        parser.error("--guest NAME and --guest-uri URI go together")
+    guest = (args.guest_uri, args.guest) if args.guest else None
+    modes = args.mode or ["direct", "libvirt"]
+    if not args.mode:
+        modes += (["daemon"] if args.daemon_uri else []) + (["guest"] if guest else [])
     if not args.verbose:  # the kit makes callbacks raise on purpose: tracebacks are noise
         logging.disable(logging.CRITICAL)
     if args.isolate:
-        results = _isolated(args.factory, modes, args.daemon_uri, args.clause)
+        results = _isolated(args.factory, modes, args.daemon_uri, guest, args.clause)
     else:
         results = run_conformance(
-            _load(args.factory), modes=modes, daemon_uri=args.daemon_uri, only=args.clause
+            _load(args.factory),
+            modes=modes,
+            daemon_uri=args.daemon_uri,
+            guest=guest,
+            only=args.clause,
         )
     if args.json:
         json.dump([asdict(r) for r in results], sys.stdout, indent=1)

@@ -166,6 +166,9 @@ class Bench:
     impl: EventImpl | None
     factory: ImplFactory | None
     daemon_uri: str | None = None
+    #: the ``guest`` mode's domain: (a QEMU URI, a running domain whose serial console
+    #: runs a shell)
+    guest: tuple[str, str] | None = None
     #: exceptions libvirt-python reported after a hook raised into it (via sys.excepthook)
     escaped: list[str] = field(default_factory=list)
     _closers: list[Callable[[], object]] = field(default_factory=list)

@@ -179,6 +179,7 @@ class Console(View):
         self._subscription.cancel()
         self._coalescer.cancel()
         self.session.close()
+        self.status = "closed"  # the session's own word for it; _state ignores a shut view
 
     def __repr__(self) -> str:
         return f"Console of {self.name}: {self.status}, {self.session.received} bytes received"

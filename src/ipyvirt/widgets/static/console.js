@@ -26,12 +26,12 @@ function themeColours(el) {
 
 function render({ model, el }) {
   const status = h("span", { class: "ipyvirt-con-status", role: "status" });
-  const title = h("span", { class: "ipyvirt-con-title" });
+  const title = h("span", { class: "ipyvirt-head-title" });
   const screen = h("div", { class: "ipyvirt-con-screen" });
   const root = h(
     "div",
     { class: "ipyvirt-view ipyvirt-con" },
-    h("div", { class: "ipyvirt-con-head" }, title, status),
+    h("div", { class: "ipyvirt-head" }, title, status),
     screen,
   );
   el.append(root);

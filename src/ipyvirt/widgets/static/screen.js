@@ -3,14 +3,14 @@
 // view says hello when it renders and bye when it goes.
 
 function render({ model, el }) {
-  const title = h("span", { class: "ipyvirt-scr-title" });
+  const title = h("span", { class: "ipyvirt-head-title" });
   const status = h("span", { class: "ipyvirt-scr-status", role: "status" });
   const img = h("img", { class: "ipyvirt-scr-img", alt: "" });
   const empty = h("div", { class: "ipyvirt-empty ipyvirt-scr-empty" }, "waiting for a picture");
   const root = h(
     "div",
     { class: "ipyvirt-view ipyvirt-scr" },
-    h("div", { class: "ipyvirt-scr-head" }, title, status),
+    h("div", { class: "ipyvirt-head" }, title, status),
     empty,
     img,
   );
