@@ -142,9 +142,10 @@ def clock_offset(page: Any) -> tuple[float, float]:
     return best
 
 
-def kernel_print(lab: Any, path: str, code: str) -> str:
-    """What *code* prints in the kernel of the notebook at *path*, run by a second client on
-    its connection file."""
+@contextlib.contextmanager
+def lab_client(lab: Any, path: str) -> Iterator[Any]:
+    """A second client (``BlockingKernelClient``) of the kernel of the notebook at *path*,
+    on its connection file: it runs code in the same namespace as the page's cells."""
     from jupyter_client.blocking.client import BlockingKernelClient
 
     session = next(s for s in lab.api("GET", "api/sessions") if s["path"] == path)
@@ -153,15 +154,27 @@ def kernel_print(lab: Any, path: str, code: str) -> str:
     )
     kc.load_connection_file()
     kc.start_channels()
-    out: list[str] = []
     try:
-
-        def hook(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-
-        kc.execute_interactive(code, output_hook=hook, timeout=60)
+        yield kc
     finally:
         kc.stop_channels()
         kc.context.destroy(linger=0)
+
+
+def client_print(kc: Any, code: str, timeout: float = 60) -> str:
+    """What *code* prints, run by the client *kc* (its other output is dropped)."""
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    kc.execute_interactive(code, output_hook=hook, timeout=timeout)
     return "".join(out)
+
+
+def kernel_print(lab: Any, path: str, code: str) -> str:
+    """What *code* prints in the kernel of the notebook at *path*, run by a second client on
+    its connection file."""
+    with lab_client(lab, path) as kc:
+        return client_print(kc, code)
