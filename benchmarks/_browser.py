@@ -88,15 +88,35 @@ def ms(date: str) -> float:
     return stamp.timestamp() * 1000
 
 
+#: a jupyter_server_config.py that turns Nagle's algorithm off on the kernel websockets
+#: (``lab_and_browser(server_config=NODELAY)``): Tornado leaves it on unless a handler asks
+NODELAY = """
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+_open = KernelWebsocketHandler.open
+
+async def _open_nodelay(self, *args, **kwargs):
+    self.set_nodelay(True)
+    return await _open(self, *args, **kwargs)
+
+KernelWebsocketHandler.open = _open_nodelay
+"""
+
+
 @contextlib.contextmanager
-def lab_and_browser() -> Iterator[tuple[Any, Any]]:
-    """A JupyterLab of our own and Debian's Chromium, both stopped on the way out."""
+def lab_and_browser(server_config: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """A JupyterLab of our own and Debian's Chromium, both stopped on the way out; with
+    *server_config*, the server's ``jupyter_server_config.py``."""
     sys.path.insert(1, str(ROOT))
     from playwright.sync_api import sync_playwright
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.browser.lab import Lab
 
-    with Lab() as lab, sync_playwright() as pw:
+    lab = Lab()
+    if server_config is not None:
+        (lab.home / "config").mkdir(parents=True, exist_ok=True)
+        (lab.home / "config" / "jupyter_server_config.py").write_text(server_config)
+    with lab, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield lab, browser
@@ -105,14 +125,19 @@ def lab_and_browser() -> Iterator[tuple[Any, Any]]:
 
 
 @contextlib.contextmanager
-def notebook_page(lab: Any, browser: Any, path: str, frames: Frames) -> Iterator[Any]:
+def notebook_page(
+    lab: Any, browser: Any, path: str, frames: Frames, init_script: str | None = None
+) -> Iterator[Any]:
     """The notebook at *path* open in a fresh page (a ``LabPage``), every cell run; its
-    kernel websocket's comm messages go to *frames* while ``frames.counting``. The page
-    closes and the Lab's kernels shut down on the way out."""
+    kernel websocket's comm messages go to *frames* while ``frames.counting``; *init_script*
+    runs in the page before Lab's own. The page closes and the Lab's kernels shut down on
+    the way out."""
     from tests.browser.conftest import VIEWPORT
     from tests.browser.lab import LabPage
 
     context = browser.new_context(viewport=VIEWPORT)
+    if init_script is not None:
+        context.add_init_script(init_script)
     page = context.new_page()
 
     def socket(ws: Any) -> None:

@@ -54,6 +54,7 @@ from typing import Any
 
 from _common import (
     KernelProcess,
+    cpu_seconds,
     load,
     machine_jiffies,
     percentile,
@@ -105,7 +106,17 @@ KERNEL_SETUP = """
 %load_ext ipyvirt
 import asyncio, time, libvirt
 from ipyvirt.widgets import Console
+from ipyvirt.models import console as _mc
 _dom = libvirt.open({uri!r}).lookupByName({name!r})
+
+# the stream callback's entry, stamped (libvirt calls it from the stream's timer, here on the
+# main thread): the time to it is the loop's, the rest the console's own reading
+_entered = [0.0]
+_stream_event = _mc.ConsoleSession._stream_event
+def _timed_stream_event(self, *a):
+    _entered[0] = time.perf_counter()
+    return _stream_event(self, *a)
+_mc.ConsoleSession._stream_event = _timed_stream_event
 
 class _Echo:
     # keystrokes from the kernel's loop, one after each echo (+ gap): the kernel idles between
@@ -113,11 +124,13 @@ class _Echo:
         self.con, self.n, self.gap = con, n, gap
         self.loop = asyncio.get_running_loop()
         self.times, self.lost, self.i, self.t0 = [], 0, 0, None
+        self.to_callback = []
         self.timer = None
         inner = con.session.on_output
         def on_output(chunk):
             if self.t0 is not None:
                 self.times.append((time.perf_counter() - self.t0) * 1000)
+                self.to_callback.append((_entered[0] - self.t0) * 1000)
                 self.t0 = None
                 self.timer.cancel()
                 self.loop.call_later(self.gap, self.key)
@@ -160,8 +173,8 @@ def kernel_block(kp: KernelProcess, n: int, gap: float) -> dict[str, Any]:
     time.sleep(0.5)  # the ^U's answer and the hello go by
     k.execute("_echo.loop.call_soon(_echo.key)").ok()
     wait_for_stream(k, "echo block done", timeout=n * (gap + KEY_TIMEOUT_S) + 30)
-    times, lost = k.value("(_echo.times, _echo.lost)")
-    return {"times": times, "lost": lost}
+    times, lost, to_callback = k.value("(_echo.times, _echo.lost, _echo.to_callback)")
+    return {"times": times, "lost": lost, "to_callback": to_callback}
 
 
 def wait_for_stream(k: Any, text: str, timeout: float) -> None:
@@ -207,9 +220,11 @@ def default_block(conn: Any, dom: Any, n: int, gap: float) -> dict[str, Any]:
     stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
     dom.openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
     state: dict[str, Any] = {"i": 0, "t0": None, "sent_at": 0.0, "times": [], "lost": 0}
+    state["to_callback"] = []
     done = threading.Event()
 
     def on_stream(st: Any, events: int, _opaque: Any) -> None:
+        entered = time.perf_counter()
         while True:
             try:
                 data = st.recv(64 * 1024)
@@ -219,6 +234,7 @@ def default_block(conn: Any, dom: Any, n: int, gap: float) -> dict[str, Any]:
                 return
             if state["t0"] is not None:
                 state["times"].append((time.perf_counter() - state["t0"]) * 1000)
+                state["to_callback"].append((entered - state["t0"]) * 1000)
                 state["t0"] = None
                 libvirt.virEventUpdateTimeout(timer, int(gap * 1000))
 
@@ -258,7 +274,41 @@ def default_block(conn: Any, dom: Any, n: int, gap: float) -> dict[str, Any]:
     stream.eventRemoveCallback()
     with contextlib.suppress(libvirt.libvirtError):
         stream.abort()
-    return {"times": state["times"], "lost": state["lost"]}
+    return {"times": state["times"], "lost": state["lost"], "to_callback": state["to_callback"]}
+
+
+def flood_child(uri: str, name: str, seconds: float) -> None:
+    """The flood's control: the console taken over (force) and read on libvirt's default
+    loop in this process, the guest flooding it for *seconds*; the bytes read, as JSON."""
+    import libvirt
+
+    libvirt.virEventRegisterDefaultImpl()
+    conn = libvirt.open(uri)
+    stream = conn.newStream(libvirt.VIR_STREAM_NONBLOCK)
+    conn.lookupByName(name).openConsole(None, stream, libvirt.VIR_DOMAIN_CONSOLE_FORCE)
+    got = [0]
+
+    def on_stream(st: Any, events: int, _opaque: Any) -> None:
+        while True:
+            try:
+                data = st.recv(64 * 1024)
+            except libvirt.libvirtError:
+                return
+            if not isinstance(data, bytes) or not data:
+                return
+            got[0] += len(data)
+
+    def run() -> None:
+        while True:
+            libvirt.virEventRunDefaultImpl()
+
+    stream.eventAddCallback(libvirt.VIR_STREAM_EVENT_READABLE, on_stream, None)
+    threading.Thread(target=run, daemon=True, name="default-loop").start()
+    stream.send(f"{KILL_LINE}yes ipyvirt-flood\n".encode())
+    time.sleep(seconds)
+    stream.send(b"\x03")
+    time.sleep(2)
+    print(json.dumps({"bytes": got[0]}), flush=True)
 
 
 def echo(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -271,6 +321,7 @@ def echo(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
     )
     assert child.stdin is not None and child.stdout is not None
     out: dict[str, Any] = {"ipyvirt": [], "default": [], "lost": {"ipyvirt": 0, "default": 0}}
+    out["to_callback"] = {"ipyvirt": [], "default": []}
     load0, busy0 = load(), machine_jiffies()
     try:
         with KernelProcess() as kp:
@@ -290,6 +341,7 @@ def echo(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
                         child.stdin.flush()
                         got = json.loads(child.stdout.readline())
                     out[side] += got["times"]
+                    out["to_callback"][side] += got["to_callback"]
                     out["lost"][side] += got["lost"]
     finally:
         child.kill()
@@ -337,15 +389,23 @@ for _ in range(120):
 _trace = []
 def _wrap(obj, attr, step, when=lambda *a: True):
     inner = getattr(obj, attr)
-    def timed(*a):
-        if when(*a):
+    def timed(*a, **k):
+        if when(*a, **k):
             _trace.append((step, time.time() * 1000))
-        return inner(*a)
+        return inner(*a, **k)
     setattr(obj, attr, timed)
 _wrap(con, "_handle", "keys in kernel", lambda do, content: do == "keys")
 _wrap(con.session, "on_output", "echo in kernel")
 # the coalescer holds the bound _flush it was made with
 _wrap(con._coalescer, "flush", "send to page", lambda: bool(con._pending))
+# and the comm messages leaving on the kernel's IOPub thread (ipykernel's actual zmq send)
+_iopub = get_ipython().kernel.iopub_thread
+_wrap(
+    _iopub,
+    "_really_send",
+    "iopub sends",
+    lambda msg, *a, **k: any(isinstance(p, bytes) and b'"comm_msg"' in p for p in msg[:8]),
+)
 con
 """
 
@@ -373,22 +433,70 @@ SHOWN = """k => {
   return s.keys.length > k && s.changes.some(c => c[0] >= s.keys[k]);
 }"""
 
-#: the browser's steps of a keystroke, in order, and the page's
-TRACED = ("keys in kernel", "echo in kernel", "send to page")
+# before Lab's code: every comm message on a kernel websocket stamped as it arrives (this
+# listener is added first, so it runs before Lab's handler)
+WS_STAMPS = """(() => {
+  const Native = window.WebSocket;
+  window.__wsIn = [];
+  // a comm_msg? (Lab 4's binary frame: an 8-byte count, offsets, channel, header...)
+  const commMsg = (data) => {
+    if (typeof data === "string") return /"msg_type": ?"comm_msg"/.test(data);
+    const view = new DataView(data);
+    const header = new Uint8Array(data, Number(view.getBigUint64(16, true)),
+      Number(view.getBigUint64(24, true)) - Number(view.getBigUint64(16, true)));
+    return new TextDecoder().decode(header).includes('"comm_msg"');
+  };
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      if (String(args[0]).includes("/api/kernels/")) {
+        this.addEventListener("message", (event) => {
+          const at = performance.timeOrigin + performance.now();
+          if (!commMsg(event.data)) return;
+          const stamps = window.__wsIn;
+          stamps.push(at);
+          if (stamps.length > 50000) stamps.splice(0, 25000);
+        });
+      }
+    }
+  };
+})();"""
+
+# xterm.js's Terminal.write, stamped (console.js writes each output message's bytes)
+WRITE_STAMPS = """async () => {
+  const { Terminal } = await globalThis.__ipyvirtXterm;
+  const write = Terminal.prototype.write;
+  window.__writes = [];
+  Terminal.prototype.write = function (...args) {
+    window.__writes.push(performance.timeOrigin + performance.now());
+    return write.apply(this, args);
+  };
+}"""
+
+#: the steps of a keystroke, in order: the kernel's (traced there), then the page's
+TRACED = (
+    "keys in kernel",
+    "echo in kernel",
+    "send to page",
+    "iopub sends",
+    "comm msg in page",
+    "term.write",
+)
 PRESS = {"x": "x", "\x7f": "Backspace"}
 
 
 def browser(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
     """Keystroke to glyph, then the flood, in one JupyterLab page."""
-    from _browser import Frames, clock_offset, lab_and_browser, lab_client, notebook_page
+    from _browser import NODELAY, Frames, clock_offset, lab_and_browser, lab_client, notebook_page
 
     out: dict[str, Any] = {"load": [load()]}
     frames = Frames()
-    with lab_and_browser() as (lab, chromium):
+    with lab_and_browser(NODELAY if args.server_nodelay else None) as (lab, chromium):
         path = lab.write_notebook(
             "console.ipynb", ["%load_ext ipyvirt", NOTEBOOK_SETUP.format(uri=uri, name=name)]
         )
-        with notebook_page(lab, chromium, path, frames) as lp, lab_client(lab, path) as kc:
+        pages = notebook_page(lab, chromium, path, frames, WS_STAMPS)
+        with pages as lp, lab_client(lab, path) as kc:
             page = lp.page
             rows = lp.panel.locator(".ipyvirt-con .xterm-rows")
             rows.wait_for(timeout=120_000)
@@ -399,14 +507,18 @@ def browser(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
             page.keyboard.press("Control+U")
             page.wait_for_timeout(500)
             page.evaluate(OBSERVE)
+            page.evaluate(WRITE_STAMPS)
             out["offset"] = clock_offset(page)
             out["glyph"] = glyph_samples(page, args)
             out["load"].append(load())
             from _browser import client_print
 
             out["trace"] = json.loads(client_print(kc, "print(json.dumps(_trace))"))
+            stamps = page.evaluate("() => [window.__wsIn, window.__writes]")
+            out["trace"] += [("comm msg in page", t) for t in stamps[0]]
+            out["trace"] += [("term.write", t) for t in stamps[1]]
             page.evaluate("document.activeElement.blur()")
-            out["flood"] = flood(kc, page, frames, args)
+            out["flood"] = flood(kc, page, frames, (uri, name), args)
             out["load"].append(load())
     return out
 
@@ -440,7 +552,9 @@ def glyph_samples(page: Any, args: argparse.Namespace) -> list[dict[str, Any]]:
 FLOOD_STATE = "print(con.session.received, con.messages, len(con.session.raw))"
 
 
-def flood(kc: Any, page: Any, frames: Any, args: argparse.Namespace) -> dict[str, Any]:
+def flood(
+    kc: Any, page: Any, frames: Any, guest: tuple[str, str], args: argparse.Namespace
+) -> dict[str, Any]:
     """Trivial cells and the kernel's RSS, the guest idle then flooding; the page's count of
     the console's comm messages meanwhile."""
     from _browser import client_print
@@ -462,6 +576,16 @@ def flood(kc: Any, page: Any, frames: Any, args: argparse.Namespace) -> dict[str
     page.wait_for_timeout(2000)
     frames.counting = False
     received1, messages1, raw = map(int, client_print(kc, FLOOD_STATE).split())
+    # the control: the same flood read by another process (the page's console loses it)
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--flood-child", *guest, str(args.flood)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    busy2 = machine_jiffies()
+    control = cells(kc, pid, args.flood)
+    busy3 = machine_jiffies()
+    control_bytes = json.loads(child.communicate(timeout=args.flood + 60)[0].splitlines()[-1])
     mine = [f for f in frames.seen if f[3] == comm]
     in_window = [f for f in mine if wall0 <= f[1] <= wall1]
     per_second = [
@@ -480,21 +604,27 @@ def flood(kc: Any, page: Any, frames: Any, args: argparse.Namespace) -> dict[str
         "seconds": (wall1 - wall0) / 1000,
         "scrollback": raw,
         "machine_busy": (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]),
+        "control": control,
+        "control_bytes": control_bytes["bytes"],
+        "control_busy": (busy3[0] - busy2[0]) / max(1, busy3[1] - busy2[1]),
     }
 
 
 def cells(kc: Any, pid: int, seconds: float, gap: float = 0.1) -> dict[str, list[float]]:
     """A trivial cell every *gap* s for *seconds*: each one's latency (ms, sent until the
-    kernel is idle again) and the kernel's RSS (MiB) after it."""
+    kernel is idle again) and the kernel's RSS (MiB) after it; the kernel's CPU (share of a
+    core) meanwhile."""
     times, rss = [], []
-    until = time.monotonic() + seconds
+    t0, cpu0 = time.monotonic(), cpu_seconds(pid)
+    until = t0 + seconds
     while time.monotonic() < until:
         start = time.monotonic()
         kc.execute_interactive("x = 1", output_hook=lambda msg: None, timeout=60)
         times.append((time.monotonic() - start) * 1000)
         rss.append(rss_mib(pid))
         time.sleep(max(0.0, gap - (time.monotonic() - start)))
-    return {"times": times, "rss": rss}
+    cpu = [(cpu_seconds(pid) - cpu0) / (time.monotonic() - t0)]
+    return {"times": times, "rss": rss, "cpu": cpu}
 
 
 # -- the report -----------------------------------------------------------------------------------
@@ -509,6 +639,8 @@ def report_echo(r: dict[str, Any], args: argparse.Namespace) -> None:
     rows = []
     for side, label in (("ipyvirt", "ipyvirt (kernel)"), ("default", "libvirt default loop")):
         v = r[side]
+        cb = r["to_callback"][side]
+        rest = [t - c for t, c in zip(v, cb, strict=True)]
         ratio = (
             f"{percentile(v, 50) / percentile(base, 50):.2f}x / "
             f"{percentile(v, 99) / percentile(base, 99):.2f}x"
@@ -522,10 +654,22 @@ def report_echo(r: dict[str, Any], args: argparse.Namespace) -> None:
                 f"{percentile(v, 99):.2f}",
                 f"{max(v):.2f}",
                 ratio,
+                f"{percentile(cb, 50):.2f} / {percentile(cb, 99):.2f}",
+                f"{percentile(rest, 50):.3f} / {percentile(rest, 99):.3f}",
             )
         )
     print_table(
-        ("loop", "keystrokes", "p50 ms", "p90 ms", "p99 ms", "max ms", "vs default p50 / p99"),
+        (
+            "loop",
+            "keystrokes",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms",
+            "vs default p50 / p99",
+            "to the stream callback p50 / p99",
+            "callback to echo p50 / p99",
+        ),
         rows,
         args.markdown,
     )
@@ -609,35 +753,46 @@ def report_flood(r: dict[str, Any], args: argparse.Namespace) -> None:
 
     rate = f["frames"] / f["seconds"]
     busiest = max(f["per_second"], default=0)
+    phases = ("idle", "busy", "after", "control")
+
+    def kib(n: int) -> str:
+        return f"{n / 1024:,.0f} KiB ({n / 1024 / args.flood:,.0f} KiB/s)"
+
     rows = [
-        ("trivial cell p50 / p99 ms", cell(f["idle"]), cell(f["busy"]), cell(f["after"])),
-        ("kernel RSS MiB start / peak / end", rss(f["idle"]), rss(f["busy"]), rss(f["after"])),
+        ("trivial cell p50 / p99 ms", *(cell(f[p]) for p in phases)),
+        ("kernel RSS MiB start / peak / end", *(rss(f[p]) for p in phases)),
+        ("kernel CPU, % of a core", *(f"{f[p]['cpu'][0] * 100:.0f}" for p in phases)),
+        ("console comm msgs/s to the page (mean / busiest s)", "-", f"{rate:.1f} / {busiest}"),
+        ("bytes from the guest", "-", kib(f["bytes"]), "-", kib(f["control_bytes"])),
+        ("bytes in the console's comm msgs", "-", f"{f['frame_bytes'] / 1024:,.0f} KiB"),
         (
-            "console comm msgs/s to the page (mean / busiest s)",
+            f"machine busy, % of {os.cpu_count()} cores",
             "-",
-            f"{rate:.1f} / {busiest}",
+            f"{f['machine_busy'] * 100:.0f}",
             "-",
+            f"{f['control_busy'] * 100:.0f}",
         ),
-        (
-            "bytes from the guest (through the kernel)",
-            "-",
-            f"{f['bytes'] / 1024:,.0f} KiB ({f['bytes'] / 1024 / f['seconds']:,.0f} KiB/s)",
-            "-",
-        ),
-        ("bytes in the console's comm msgs", "-", f"{f['frame_bytes'] / 1024:,.0f} KiB", "-"),
-        (f"machine busy, % of {os.cpu_count()} cores", "-", f"{f['machine_busy'] * 100:.0f}", "-"),
     ]
+    rows = [(*row, *["-"] * (5 - len(row))) for row in rows]
     print_table(
-        ("measure", "guest idle (control)", f"yes flood, {args.flood:g} s", "after ^C, 5 s"),
+        (
+            "measure",
+            "guest idle",
+            f"yes flood, {args.flood:g} s, in the page",
+            "after ^C, 5 s",
+            "the same flood read by another process (control)",
+        ),
         rows,
         args.markdown,
     )
     p99 = percentile(f["busy"]["times"], 99)
+    idle99, control99 = percentile(f["idle"]["times"], 99), percentile(f["control"]["times"], 99)
     start, end = f["idle"]["rss"][0], f["after"]["rss"][-1]
     print(
         f"\nA trivial cell every 0.1 s by a second client of the page's kernel; load average "
         f"{r['load'][1]} before, {r['load'][2]} after. Targets: cell p99 <= "
-        f"{FLOOD_CELL_P99_MS:g} ms: {p99:.1f} ({verdict(p99 <= FLOOD_CELL_P99_MS)}); kernel "
+        f"{FLOOD_CELL_P99_MS:g} ms: {p99:.1f} ({verdict(p99 <= FLOOD_CELL_P99_MS)}; guest idle "
+        f"{idle99:.1f}, the control {control99:.1f}); kernel "
         f"RSS {start:.1f} -> {end:.1f} MiB; <= {FLOOD_MSGS_PER_S:g} comm msgs/s: "
         f"{rate:.1f} (busiest second {busiest}) ({verdict(busiest <= FLOOD_MSGS_PER_S)})."
     )
@@ -651,12 +806,22 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=100, help="keystrokes in the browser")
     parser.add_argument("--flood", type=float, default=10.0, help="s of yes")
     parser.add_argument("--no-echo", action="store_true", help="skip the kernel-side echo")
+    parser.add_argument(
+        "--server-nodelay",
+        action="store_true",
+        help="Lab's server with TCP_NODELAY on its kernel websockets (Nagle's algorithm off)",
+    )
     parser.add_argument("--no-browser", action="store_true", help="skip the browser parts")
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument("--default-loop-child", nargs=2, help=argparse.SUPPRESS)
+    parser.add_argument("--flood-child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.default_loop_child:
         default_loop_child(*args.default_loop_child)
+        return
+    if args.flood_child:
+        uri, name, seconds = args.flood_child
+        flood_child(uri, name, float(seconds))
         return
     if min(args.blocks, args.keys, args.samples) < 1 or args.flood <= 0:
         parser.error("--blocks, --keys and --samples must be at least 1, --flood over 0")
