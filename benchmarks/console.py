@@ -583,7 +583,10 @@ def flood(
         text=True,
     )
     busy2 = machine_jiffies()
-    control = cells(kc, pid, args.flood)
+    try:
+        control = cells(kc, pid, args.flood)
+    except TimeoutError:  # the kernel stopped answering: say where its threads are
+        control = {"times": [], "rss": [], "cpu": [float("nan")], "stuck": py_spy_dump(pid)}
     busy3 = machine_jiffies()
     control_bytes = json.loads(child.communicate(timeout=args.flood + 60)[0].splitlines()[-1])
     mine = [f for f in frames.seen if f[3] == comm]
@@ -610,6 +613,19 @@ def flood(
     }
 
 
+def py_spy_dump(pid: int) -> str:
+    """py-spy's dump of process *pid*'s threads (``pip install py-spy``), or why not."""
+    import shutil
+    from pathlib import Path
+
+    exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    try:
+        done = subprocess.run([exe, "dump", "-p", str(pid)], capture_output=True, text=True)
+    except OSError as err:
+        return f"no py-spy: {err}"
+    return done.stdout + done.stderr
+
+
 def cells(kc: Any, pid: int, seconds: float, gap: float = 0.1) -> dict[str, list[float]]:
     """A trivial cell every *gap* s for *seconds*: each one's latency (ms, sent until the
     kernel is idle again) and the kernel's RSS (MiB) after it; the kernel's CPU (share of a
@@ -619,7 +635,7 @@ def cells(kc: Any, pid: int, seconds: float, gap: float = 0.1) -> dict[str, list
     until = t0 + seconds
     while time.monotonic() < until:
         start = time.monotonic()
-        kc.execute_interactive("x = 1", output_hook=lambda msg: None, timeout=60)
+        kc.execute_interactive("x = 1", output_hook=lambda msg: None, timeout=30)
         times.append((time.monotonic() - start) * 1000)
         rss.append(rss_mib(pid))
         time.sleep(max(0.0, gap - (time.monotonic() - start)))
@@ -746,6 +762,12 @@ def report_flood(r: dict[str, Any], args: argparse.Namespace) -> None:
 
     def cell(run: dict[str, list[float]]) -> str:
         return f"{stats(run['times'])} ({len(run['times'])} cells)"
+
+    if "stuck" in f["control"]:
+        print(
+            "The kernel stopped answering in the control phase; its threads:\n"
+            + f["control"]["stuck"]
+        )
 
     def rss(run: dict[str, list[float]]) -> str:
         v = run["rss"]
