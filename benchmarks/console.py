@@ -22,21 +22,28 @@ Debian's cloud kernel and a busybox shell on ``ttyS0``, cached in ``~/.cache/ipy
    phase) stamps the key and a MutationObserver on xterm's rows stamps the first change of
    their text after it (and the start of the next animation frame). Where the time goes: the
    notebook wraps the console's steps (keys in from the page, echo in from the guest, the
-   coalesced send to the page) with ``time.time()``; the page's clock against ours is
-   measured, not subtracted.
+   coalesced send to the page, the comm message leaving on ipykernel's IOPub thread) with
+   ``time.time()``; in the page, a script run before Lab's stamps each comm message as its
+   kernel websocket takes it in, and xterm.js's ``Terminal.write`` is wrapped. The page's
+   clock against ours is measured, not subtracted. With ``--nodelay-too`` the keystrokes are
+   typed again into a second Lab whose server turns Nagle's algorithm off on its kernel
+   websockets (``_browser.NODELAY``), side by side in the same run.
 3. **A flood** in the same page: the guest runs ``yes`` for ``--flood`` s. A second client on
-   the kernel's connection file runs a trivial cell every 0.1 s and reads the kernel's RSS,
-   before the flood (the console open, the guest idle: the control, in the same kernel) and
-   during it; the page counts the console's comm messages on its kernel websocket.
+   the kernel's connection file runs a trivial cell every 0.1 s and reads the kernel's RSS
+   and CPU: with the guest idle, during the flood, after ^C, and during the same flood read by
+   another process on libvirt's default loop (the console taken over: the control, which
+   costs the machine the same guest and daemon work while this kernel does nothing for it);
+   the page counts the console's comm messages on its kernel websocket.
 
 Targets (issue #13): echo p50 <= 1.1x and p99 <= 1.5x libvirt's default loop; key to glyph
 p50 <= 30 ms, p99 <= 60 ms; under the flood a trivial cell p99 <= 50 ms, kernel memory flat,
 <= 30 comm messages/s to the browser.
 
 Usage: ``python benchmarks/console.py [--blocks 4] [--keys 100] [--gap S] [--samples 100]
-[--flood 10] [--no-echo] [--no-browser] [--markdown]``; needs root (libvirtd), a host
-prepared for QEMU (``scripts/prepare-host --qemu``) and Chromium (``scripts/setup``). The
-machine's QEMU driver is one per machine: when another daemon holds it, this waits.
+[--flood 10] [--no-echo] [--no-browser] [--nodelay-too] [--markdown]``; needs root
+(libvirtd), a host prepared for QEMU (``scripts/prepare-host --qemu``) and Chromium
+(``scripts/setup``). The machine's QEMU driver is one per machine: when another daemon holds
+it, this waits.
 """
 
 from __future__ import annotations
@@ -485,13 +492,16 @@ TRACED = (
 PRESS = {"x": "x", "\x7f": "Backspace"}
 
 
-def browser(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Keystroke to glyph, then the flood, in one JupyterLab page."""
+def browser(
+    uri: str, name: str, args: argparse.Namespace, *, nodelay: bool = False, floods: bool = True
+) -> dict[str, Any]:
+    """Keystroke to glyph, then the flood (with *floods*), in one JupyterLab page; with
+    *nodelay*, Lab's server sends on its kernel websockets with Nagle's algorithm off."""
     from _browser import NODELAY, Frames, clock_offset, lab_and_browser, lab_client, notebook_page
 
-    out: dict[str, Any] = {"load": [load()]}
+    out: dict[str, Any] = {"load": [load()], "nodelay": nodelay}
     frames = Frames()
-    with lab_and_browser(NODELAY if args.server_nodelay else None) as (lab, chromium):
+    with lab_and_browser(NODELAY if nodelay else None) as (lab, chromium):
         path = lab.write_notebook(
             "console.ipynb", ["%load_ext ipyvirt", NOTEBOOK_SETUP.format(uri=uri, name=name)]
         )
@@ -518,8 +528,9 @@ def browser(uri: str, name: str, args: argparse.Namespace) -> dict[str, Any]:
             out["trace"] += [("comm msg in page", t) for t in stamps[0]]
             out["trace"] += [("term.write", t) for t in stamps[1]]
             page.evaluate("document.activeElement.blur()")
-            out["flood"] = flood(kc, page, frames, (uri, name), args)
-            out["load"].append(load())
+            if floods:
+                out["flood"] = flood(kc, page, frames, (uri, name), args)
+                out["load"].append(load())
     return out
 
 
@@ -829,9 +840,9 @@ def main() -> None:
     parser.add_argument("--flood", type=float, default=10.0, help="s of yes")
     parser.add_argument("--no-echo", action="store_true", help="skip the kernel-side echo")
     parser.add_argument(
-        "--server-nodelay",
+        "--nodelay-too",
         action="store_true",
-        help="Lab's server with TCP_NODELAY on its kernel websockets (Nagle's algorithm off)",
+        help="type into a second Lab too, its kernel websockets with Nagle's algorithm off",
     )
     parser.add_argument("--no-browser", action="store_true", help="skip the browser parts")
     parser.add_argument("--markdown", action="store_true")
@@ -852,10 +863,16 @@ def main() -> None:
     with qemu_guest() as (uri, name):
         echoed = None if args.no_echo else echo(uri, name, args)
         shown = None if args.no_browser else browser(uri, name, args)
+        nodelay = None
+        if args.nodelay_too and not args.no_browser:
+            nodelay = browser(uri, name, args, nodelay=True, floods=False)
     if echoed is not None:
         report_echo(echoed, args)
     if shown is not None:
         report_glyph(shown, args)
+        if nodelay is not None:
+            print("The same in a second Lab whose server sends with Nagle's algorithm off:\n")
+            report_glyph(nodelay, args)
         report_flood(shown, args)
     print(f"\n*{time.monotonic() - started:.0f} s in all.*")
 
