@@ -13,7 +13,7 @@ import re
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -155,13 +155,16 @@ def notebook_page(
         lab.shutdown_kernels()
 
 
-def clock_offset(page: Any) -> tuple[float, float]:
-    """(page clock - time.time(), ± ms): the closest of 20 round trips."""
+def clock_offset(page: Any, clock: Callable[[], float] = time.time) -> tuple[float, float]:
+    """(page clock - *clock*, ± ms): the closest of 20 round trips. The page's clock is its
+    time origin (the wall clock when it loaded) plus a monotonic clock: against
+    ``time.monotonic`` (the same CLOCK_MONOTONIC) it keeps, against ``time.time`` it drifts
+    as the wall clock is slewed."""
     best = (0.0, float("inf"))
     for _ in range(20):
-        before = time.time() * 1000
+        before = clock() * 1000
         theirs = page.evaluate("() => performance.timeOrigin + performance.now()")
-        after = time.time() * 1000
+        after = clock() * 1000
         if (after - before) / 2 < best[1]:
             best = (theirs - (before + after) / 2, (after - before) / 2)
     return best

@@ -23,7 +23,7 @@ Debian's cloud kernel and a busybox shell on ``ttyS0``, cached in ``~/.cache/ipy
    their text after it (and the start of the next animation frame). Where the time goes: the
    notebook wraps the console's steps (keys in from the page, echo in from the guest, the
    coalesced send to the page, the comm message leaving on ipykernel's IOPub thread) with
-   ``time.time()``; in the page, a script run before Lab's stamps each comm message as its
+   ``time.monotonic()``; in the page, a script run before Lab's stamps each comm message as its
    kernel websocket takes it in, and xterm.js's ``Terminal.write`` is wrapped. The page's
    clock against ours is measured, not subtracted. With ``--nodelay-too`` the keystrokes are
    typed again into a second Lab whose server turns Nagle's algorithm off on its kernel
@@ -391,14 +391,14 @@ for _ in range(120):
         break
     except TimeoutError:
         pass
-# the console's steps, with the wall clock (ms): keys in from the page, the guest's output
-# in, the coalesced send to the page
+# the console's steps, with CLOCK_MONOTONIC (ms; the page's clock runs with it, the wall
+# clock drifts from both): keys in from the page, the guest's output in, the coalesced send
 _trace = []
 def _wrap(obj, attr, step, when=lambda *a: True):
     inner = getattr(obj, attr)
     def timed(*a, **k):
         if when(*a, **k):
-            _trace.append((step, time.time() * 1000))
+            _trace.append((step, time.monotonic() * 1000))
         return inner(*a, **k)
     setattr(obj, attr, timed)
 _wrap(con, "_handle", "keys in kernel", lambda do, content: do == "keys")
@@ -520,15 +520,14 @@ def browser(
             page.wait_for_timeout(500)
             page.evaluate(OBSERVE)
             page.evaluate(WRITE_STAMPS)
-            out["offset"] = clock_offset(page)
+            out["offset"] = clock_offset(page, time.monotonic)
             glyph = glyph_samples(page, args)
             out["load"].append(load())
             from _browser import client_print
 
-            out["offset_end"] = clock_offset(page)
-            # the page's clock (its time origin and a monotonic clock) drifts from the wall
-            # clock the kernel stamps with (tens of ms over minutes on this machine): page
-            # stamps are moved onto ours by the mean of the offsets measured before and after
+            out["offset_end"] = clock_offset(page, time.monotonic)
+            # page stamps moved onto the kernel's clock (CLOCK_MONOTONIC; against the wall
+            # clock the page's drifted 40-120 ms within a run here) by the offsets' mean
             shift = (out["offset"][0] + out["offset_end"][0]) / 2
             out["glyph"] = [
                 {k: (v - shift if k in PAGE_STAMPS and v is not None else v) for k, v in g.items()}
