@@ -23,11 +23,11 @@ Debian's cloud kernel and a busybox shell on ``ttyS0``, cached in ``~/.cache/ipy
    their text after it (and the start of the next animation frame). Where the time goes: the
    notebook wraps the console's steps (keys in from the page, echo in from the guest, the
    coalesced send to the page, the comm message leaving on ipykernel's IOPub thread) with
-   ``time.monotonic()``; in the page, a script run before Lab's stamps each comm message as its
-   kernel websocket takes it in, and xterm.js's ``Terminal.write`` is wrapped. The page's
-   clock against ours is measured, not subtracted. With ``--nodelay-too`` the keystrokes are
-   typed again into a second Lab whose server turns Nagle's algorithm off on its kernel
-   websockets (``_browser.NODELAY``), side by side in the same run.
+   ``time.monotonic()``; in the page, a script run before Lab's stamps each comm message as
+   its kernel websocket takes it in, and xterm.js's ``Terminal.write`` is wrapped. The page's
+   clock against the kernel's is measured before and after, and their mean subtracted. With
+   ``--nodelay-too`` the keystrokes are typed again into a second Lab whose server turns
+   Nagle's algorithm off on its kernel websockets (``_browser.NODELAY``), in the same run.
 3. **A flood** in the same page: the guest runs ``yes`` for ``--flood`` s. A second client on
    the kernel's connection file runs a trivial cell every 0.1 s and reads the kernel's RSS
    and CPU: with the guest idle, during the flood, after ^C, and during the same flood read by
