@@ -771,8 +771,8 @@ def report_glyph(r: dict[str, Any], args: argparse.Namespace) -> None:
     (offset, err), (offset_end, err_end) = r["offset"], r["offset_end"]
     print(
         f"\n{len(dom)} keystrokes ({lost} lost), x and Backspace in turn, {args.gap:g} s after "
-        f"each showed; page clock minus ours {offset:+.2f} ± {err:.2f} ms before, "
-        f"{offset_end:+.2f} ± {err_end:.2f} after (their mean subtracted from the page's stamps); "
+        f"each showed; the page's clock against the kernel's moved {offset_end - offset:+.2f} "
+        f"ms over the samples (measured ± {max(err, err_end):.2f} ms, the mean subtracted); "
         f"load average {r['load'][0]} before, {r['load'][1]} after. Target p50 <= "
         f"{GLYPH_P50_MS:g} ms: {p50:.1f} ({verdict(p50 <= GLYPH_P50_MS)}); p99 <= "
         f"{GLYPH_P99_MS:g} ms: {p99:.1f} ({verdict(p99 <= GLYPH_P99_MS)}).\n"
