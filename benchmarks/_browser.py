@@ -13,7 +13,7 @@ import re
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -88,15 +88,35 @@ def ms(date: str) -> float:
     return stamp.timestamp() * 1000
 
 
+#: a jupyter_server_config.py that turns Nagle's algorithm off on the kernel websockets
+#: (``lab_and_browser(server_config=NODELAY)``): Tornado leaves it on unless a handler asks
+NODELAY = """
+from jupyter_server.services.kernels.websocket import KernelWebsocketHandler
+
+_open = KernelWebsocketHandler.open
+
+async def _open_nodelay(self, *args, **kwargs):
+    self.set_nodelay(True)
+    return await _open(self, *args, **kwargs)
+
+KernelWebsocketHandler.open = _open_nodelay
+"""
+
+
 @contextlib.contextmanager
-def lab_and_browser() -> Iterator[tuple[Any, Any]]:
-    """A JupyterLab of our own and Debian's Chromium, both stopped on the way out."""
+def lab_and_browser(server_config: str | None = None) -> Iterator[tuple[Any, Any]]:
+    """A JupyterLab of our own and Debian's Chromium, both stopped on the way out; with
+    *server_config*, the server's ``jupyter_server_config.py``."""
     sys.path.insert(1, str(ROOT))
     from playwright.sync_api import sync_playwright
     from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
     from tests.browser.lab import Lab
 
-    with Lab() as lab, sync_playwright() as pw:
+    lab = Lab()
+    if server_config is not None:
+        (lab.home / "config").mkdir(parents=True, exist_ok=True)
+        (lab.home / "config" / "jupyter_server_config.py").write_text(server_config)
+    with lab, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             yield lab, browser
@@ -105,14 +125,19 @@ def lab_and_browser() -> Iterator[tuple[Any, Any]]:
 
 
 @contextlib.contextmanager
-def notebook_page(lab: Any, browser: Any, path: str, frames: Frames) -> Iterator[Any]:
+def notebook_page(
+    lab: Any, browser: Any, path: str, frames: Frames, init_script: str | None = None
+) -> Iterator[Any]:
     """The notebook at *path* open in a fresh page (a ``LabPage``), every cell run; its
-    kernel websocket's comm messages go to *frames* while ``frames.counting``. The page
-    closes and the Lab's kernels shut down on the way out."""
+    kernel websocket's comm messages go to *frames* while ``frames.counting``; *init_script*
+    runs in the page before Lab's own. The page closes and the Lab's kernels shut down on
+    the way out."""
     from tests.browser.conftest import VIEWPORT
     from tests.browser.lab import LabPage
 
     context = browser.new_context(viewport=VIEWPORT)
+    if init_script is not None:
+        context.add_init_script(init_script)
     page = context.new_page()
 
     def socket(ws: Any) -> None:
@@ -130,21 +155,25 @@ def notebook_page(lab: Any, browser: Any, path: str, frames: Frames) -> Iterator
         lab.shutdown_kernels()
 
 
-def clock_offset(page: Any) -> tuple[float, float]:
-    """(page clock - time.time(), ± ms): the closest of 20 round trips."""
+def clock_offset(page: Any, clock: Callable[[], float] = time.time) -> tuple[float, float]:
+    """(page clock - *clock*, ± ms): the closest of 20 round trips. The page's clock is its
+    time origin (the wall clock when it loaded) plus a monotonic clock: against
+    ``time.monotonic`` (the same CLOCK_MONOTONIC) it keeps, against ``time.time`` it drifts
+    as the wall clock is slewed."""
     best = (0.0, float("inf"))
     for _ in range(20):
-        before = time.time() * 1000
+        before = clock() * 1000
         theirs = page.evaluate("() => performance.timeOrigin + performance.now()")
-        after = time.time() * 1000
+        after = clock() * 1000
         if (after - before) / 2 < best[1]:
             best = (theirs - (before + after) / 2, (after - before) / 2)
     return best
 
 
-def kernel_print(lab: Any, path: str, code: str) -> str:
-    """What *code* prints in the kernel of the notebook at *path*, run by a second client on
-    its connection file."""
+@contextlib.contextmanager
+def lab_client(lab: Any, path: str) -> Iterator[Any]:
+    """A second client (``BlockingKernelClient``) of the kernel of the notebook at *path*,
+    on its connection file: it runs code in the same namespace as the page's cells."""
     from jupyter_client.blocking.client import BlockingKernelClient
 
     session = next(s for s in lab.api("GET", "api/sessions") if s["path"] == path)
@@ -153,18 +182,30 @@ def kernel_print(lab: Any, path: str, code: str) -> str:
     )
     kc.load_connection_file()
     kc.start_channels()
-    out: list[str] = []
     try:
-
-        def hook(msg: dict[str, Any]) -> None:
-            if msg["msg_type"] == "stream":
-                out.append(msg["content"]["text"])
-
-        kc.execute_interactive(code, output_hook=hook, timeout=60)
+        yield kc
     finally:
         kc.stop_channels()
         kc.context.destroy(linger=0)
+
+
+def client_print(kc: Any, code: str, timeout: float = 60) -> str:
+    """What *code* prints, run by the client *kc* (its other output is dropped)."""
+    out: list[str] = []
+
+    def hook(msg: dict[str, Any]) -> None:
+        if msg["msg_type"] == "stream":
+            out.append(msg["content"]["text"])
+
+    kc.execute_interactive(code, output_hook=hook, timeout=timeout)
     return "".join(out)
+
+
+def kernel_print(lab: Any, path: str, code: str) -> str:
+    """What *code* prints in the kernel of the notebook at *path*, run by a second client on
+    its connection file."""
+    with lab_client(lab, path) as kc:
+        return client_print(kc, code)
 
 
 def step_times(

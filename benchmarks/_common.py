@@ -80,6 +80,28 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of process *pid* now, MiB (/proc/<pid>/status)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def machine_jiffies() -> tuple[int, int]:
+    """(busy, all) jiffies of every CPU of the machine so far (/proc/stat): two readings
+    give the share of the machine that was busy between them."""
+    with open("/proc/stat") as f:
+        values = [int(v) for v in f.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle, iowait
+    return sum(values) - idle, sum(values)
+
+
+def load() -> str:
+    """The load average (1, 5, 15 min), as printed beside every figure."""
+    return " ".join(f"{v:.2f}" for v in os.getloadavg())
+
+
 class KernelProcess:
     """A real ipykernel through the tests' driver, with its pid for /proc readings."""
 
@@ -109,10 +131,7 @@ class KernelProcess:
         return cpu_seconds(self.pid)
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return rss_mib(self.pid)
 
     def shutdown(self) -> None:
         self.k.shutdown()
