@@ -144,3 +144,51 @@ def test_a_host_whose_sshd_dies_comes_back(run: Run, daemon: Libvirtd, sshd: Ssh
             c.close()
 
     run(main())
+
+
+def test_a_fleet_over_the_socket_ssh_and_tls_at_once(
+    run: Run, daemon: Libvirtd, pki: Pki, sshd: Sshd
+) -> None:
+    """`%virt fleet add` with a unix, an ssh and a tls URI: one fleet, every host connected
+    with its health, one subscription hearing each host, an action routed to the host it
+    names (here the ssh one). The three hosts are one daemon reached three ways, so a change
+    made through one is heard on all three."""
+    name = f"ipyvirt-fleet-{uuid.uuid4().hex[:8]}"
+    uris = {
+        "unix": daemon.test_uri,
+        "ssh": sshd.uri(daemon.socket),
+        "tls": daemon.tls_uri(pki.client()),
+    }
+
+    async def main() -> None:
+        fleet = ipyvirt.Fleet([f"{k}={u}" for k, u in uris.items()], readonly=False)
+        seen: list[Event] = []
+        fleet.subscribe(
+            lambda e: seen.append(e) if e.subject == name else None,
+            families=["domain"],
+            kinds=["lifecycle"],
+        )
+        try:
+            await fleet.settled()
+            await until(lambda: all(r.rtt_ms is not None for r in fleet.health()), "probes")
+            records = {r.name: r for r in fleet.health()}
+            assert {n: r.health for n, r in records.items()} == dict.fromkeys(uris, "connected")
+            assert all(r.domains is not None and r.domains >= 1 for r in records.values())
+            via_ssh = fleet["ssh"].connection
+            assert via_ssh is not None and via_ssh.uri.startswith("test+ssh://")
+            dom = via_ssh.conn.defineXML(_xml(name))
+            dom.create()
+            await until(
+                lambda: len({e.connection for e in seen if e.name == "started"}) == 3,
+                "the start heard over every transport",
+            )
+            dom.destroy()
+            dom.undefine()
+            await until(
+                lambda: len({e.connection for e in seen if e.name == "undefined"}) == 3,
+                "the undefine heard over every transport",
+            )
+        finally:
+            fleet.close()
+
+    run(main())

@@ -233,3 +233,42 @@ def test_events_of_every_host_in_one_subscription_and_actions_routed(
         fleet.close()
 
     run(go())
+
+
+def test_fifty_daemons_in_one_fleet(run: Run) -> None:
+    """The issue's scale in a test (its speed is benchmarks/fleet.py's): 50 libvirtds of this
+    test's own, one fleet, every host connected, a domain defined on each heard from each
+    host in one subscription, and every host's probe counting it."""
+    started: list[Libvirtd] = []
+    try:
+        for _ in range(50):
+            started.append(Libvirtd().start())
+
+        async def go() -> None:
+            fleet = Fleet([f"h{i:02d}={d.test_uri}" for i, d in enumerate(started)], timeout=10)
+            seen: set[str] = set()
+            fleet.subscribe(
+                lambda e: seen.add(e.connection) if e.subject == "fifty" else None,
+                families=["domain"],
+            )
+            await fleet.settled()
+            assert len(_names(fleet, "connected")) == 50, fleet.list()
+            for d in started:
+                conn = libvirt.open(d.test_uri)
+                conn.defineXML(
+                    "<domain type='test'><name>fifty</name><memory>65536</memory>"
+                    "<os><type>hvm</type></os></domain>"
+                )
+                conn.close()
+            await until(lambda: len(seen) == 50, "a define heard from every host")
+            counts = {r.name: r.domains for r in fleet.health()}
+            await until(
+                lambda: all(r.domains == 2 for r in fleet.health()),
+                f"every host counting test and fifty: {counts}",
+            )
+            fleet.close()
+
+        run(go())
+    finally:
+        for d in started:
+            d.cleanup()
