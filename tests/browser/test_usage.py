@@ -84,9 +84,8 @@ def test_usage_charts_and_table_in_light_and_dark(lab: Lab, jupyter: LabPage) ->
         jupyter.set_theme("JupyterLab Dark")
         jupyter.shoot(view, IMAGES / "usage-dark.png")
         # the dark theme's colours reach the chart: its ticks are light on dark
-        fill = (
-            charts.nth(0).locator(".ipyvirt-tick").first.evaluate("t => getComputedStyle(t).fill")
-        )
+        # found and measured in one step: a redraw replaces the charts (and their ticks)
+        fill = view.evaluate("v => getComputedStyle(v.querySelector('.ipyvirt-tick')).fill")
         assert _luminance(fill) > 0.5, fill
     finally:
         jupyter.set_theme("JupyterLab Light")  # the setting outlives the page
