@@ -13,6 +13,11 @@ whichever thread libvirt calls it (libvirt locks the stream; reading there is wh
 level-triggered fd from firing again) and hands the bytes to the main loop with
 ``call_soon_threadsafe``, which keeps their order: one stream's callbacks all come from one
 timer or one watch, so from one thread.
+
+No RPC that may never be answered runs on the main loop's thread: a stream's abort waits for
+the daemon's answer, and the daemon never answers for a stream it dropped without a word
+(see ``abort_stream``), so the abort runs on a thread of its own and the loop waits for
+it at most ``ABORT_WAIT`` seconds.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import re
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +40,9 @@ __all__ = ["ConsoleError", "ConsoleSession", "clean"]
 SCROLLBACK = 256 * 1024
 #: how much one callback reads before it lets the loop run something else
 READ_PER_CALLBACK = 64 * 1024
+#: how long closing waits for the daemon to confirm a stream's abort (it takes milliseconds;
+#: waiting keeps a close followed by an open, without force, in that order at the daemon)
+ABORT_WAIT = 2.0
 
 # terminal control sequences: CSI (ESC [ ... final), OSC (ESC ] ... BEL or ST), two-byte ESC x
 _CONTROL = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[@-Z\\-_]")
@@ -48,6 +57,32 @@ class ConsoleError(IpyvirtError):
 def clean(text: str) -> str:
     """*text* without terminal control sequences, carriage returns and bells."""
     return _CONTROL.sub("", text).replace("\r", "").replace("\x07", "")
+
+
+def abort_stream(stream: libvirt.virStream, wait: float = ABORT_WAIT) -> bool:
+    """Abort *stream* on a thread of its own; wait at most *wait* s for the daemon's answer.
+    True if it came.
+
+    A console taken over with force while it floods is dropped by the daemon without a word
+    to its holder (no error, no end of stream: the stream just goes quiet), and the daemon
+    ignores an abort for a stream it no longer knows: libvirt then waits for the answer for
+    ever. On the main loop that froze the kernel (tests/daemon/test_console_takeover.py
+    caught it: the main thread in ``virStreamAbort``, the daemon idle). A thread left
+    waiting stays blocked in libvirt (a daemon thread); libvirt serves the connection's
+    other calls meanwhile (the test goes on opening consoles after such an abort).
+    """
+    done = threading.Event()
+
+    def run() -> None:
+        try:
+            stream.abort()
+        except libvirt.libvirtError:
+            pass  # the stream had failed already: nothing to abort
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name="ipyvirt-stream-abort", daemon=True).start()
+    return done.wait(wait)
 
 
 def open_error(name: str, err: libvirt.libvirtError) -> ConsoleError:
@@ -227,10 +262,7 @@ class ConsoleSession:
         except libvirt.libvirtError:
             pass
         if abort:
-            try:
-                stream.abort()
-            except libvirt.libvirtError:
-                pass
+            abort_stream(stream)  # never on this thread: it may wait for ever
         self._outbox.clear()
 
     def close(self) -> None:
