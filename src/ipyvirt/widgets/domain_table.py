@@ -102,14 +102,9 @@ class DomainTable(View):
     #: the module of a table with thumbnails: their code and style too (a table without has
     #: none of it; the style rides in the module, as a view's style is its class's)
     _THUMBS_ESM = _lean(
-        "\n".join(
-            (
-                (STATIC / "common.js").read_text(),
-                f"const THUMBS_CSS = {json.dumps(_lean(css('domain_table_thumbs'), css=True))};",
-                (STATIC / "domain_table_thumbs.js").read_text(),
-                (STATIC / "domain_table.js").read_text(),
-            )
-        )
+        "const THUMBS_CSS = "
+        f"{json.dumps(_lean((STATIC / 'domain_table_thumbs.css').read_text(), css=True))};\n"
+        + esm("domain_table", "domain_table_thumbs")
     )
 
     # What the view draws; the kernel alone writes them (view.py's rule). Each is small: the
