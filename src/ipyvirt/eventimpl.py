@@ -14,8 +14,9 @@ The rules every implementation keeps (``ipyvirt.testing`` checks each one):
   not asked for; events 0 disables a watch entirely;
 - ``remove_*`` returns 0, or -1 for an unknown id; updating an unknown id is a logged no-op;
   no exception ever escapes from a hook into libvirt;
-- a free function runs exactly once, after ``remove_*`` returned, never inside a callback or
-  a hook;
+- a free function runs exactly once, never inside a callback or a hook (not nested in one
+  on its own thread's stack); on the thread that called ``remove_*``, after it returned
+  (the loop thread of another lane may pay it sooner, as libvirt's own loop does);
 - a timer of -1 ms is disabled, 0 ms fires once per loop iteration, N ms every N ms, and a
   changed interval takes effect at once;
 - a callback may update or remove its own or any other watch or timer;

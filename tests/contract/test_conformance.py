@@ -75,3 +75,19 @@ def test_registered_impl_is_ours(registered: Registered) -> None:
     import ipyvirt
 
     assert ipyvirt.registered_impl() is registered.impl
+
+
+def test_free_once_catches_a_free_inside_the_hook() -> None:
+    """The kit is honest about ``free-once``: it fails an implementation that pays a free
+    inside the remove hook, while it passes ours, whose timers' frees are paid on the main
+    loop while the io thread's callback that removed them still runs (the clause waits for
+    that, so the interleaving happens every run)."""
+    from eager_frees import EagerFrees
+
+    from ipyvirt.testing import CLAUSES, ClauseFailed
+
+    (free_once,) = [c for c in CLAUSES if c.name == "free-once"]
+    with pytest.raises(ClauseFailed, match="inside a callback or hook"):
+        run_clause(free_once, "direct", factory=EagerFrees)
+    for _ in range(5):
+        run_clause(free_once, "direct", factory=AsyncioEventImpl)

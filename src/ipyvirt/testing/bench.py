@@ -172,7 +172,11 @@ class Bench:
     #: exceptions libvirt-python reported after a hook raised into it (via sys.excepthook)
     escaped: list[str] = field(default_factory=list)
     _closers: list[Callable[[], object]] = field(default_factory=list)
-    _in_callback: int = 0
+    #: per thread: how many of the bench's callbacks are on this thread's stack. A free
+    #: function is "inside a callback" only when one is on its own stack: one run on another
+    #: lane's thread while a callback runs here is not nested in it (libvirt's own loop runs
+    #: frees on its loop thread while the thread that removed the entry goes on)
+    _depth: threading.local = field(default_factory=threading.local)
     _joiners: list[Callable[[], None]] = field(default_factory=list)
     _live_watches: set[int] = field(default_factory=set)
     _live_timers: set[int] = field(default_factory=set)
@@ -239,19 +243,26 @@ class Bench:
     # -- helpers ----------------------------------------------------------------------------
 
     def in_callback(self) -> bool:
-        return self._in_callback > 0
+        """Whether one of the bench's callbacks is on the calling thread's stack."""
+        return bool(getattr(self._depth, "n", 0))
+
+    def _enter_callback(self) -> None:
+        self._depth.n = getattr(self._depth, "n", 0) + 1
+
+    def _leave_callback(self) -> None:
+        self._depth.n -= 1
 
     def handle_cb(self, record: list[Any], then: Callable[[], object] | None = None) -> Any:
         """A handle callback that appends ``(watch, fd, events, opaque)`` to *record*."""
 
         def cb(watch: int, fd: int, events: int, opaque: Any) -> None:
-            self._in_callback += 1
+            self._enter_callback()
             try:
                 record.append((watch, fd, events, opaque))
                 if then is not None:
                     then()
             finally:
-                self._in_callback -= 1
+                self._leave_callback()
 
         return cb
 
@@ -259,13 +270,13 @@ class Bench:
         """A timeout callback that appends ``(timer, opaque)`` to *record*."""
 
         def cb(timer: int, opaque: Any) -> None:
-            self._in_callback += 1
+            self._enter_callback()
             try:
                 record.append((timer, opaque))
                 if then is not None:
                     then()
             finally:
-                self._in_callback -= 1
+                self._leave_callback()
 
         return cb
 

@@ -289,21 +289,27 @@ async def slots(b: Bench) -> None:
 async def free_once(b: Bench) -> None:
     a, peer = b.socketpair()
     frees: list[tuple[str, bool, bool]] = []
+    t1_freed = threading.Event()
 
     def ff(opaque: Any) -> None:
         frees.append((opaque, b.in_callback(), b.driver.in_hook()))
+        if opaque == "t1":
+            t1_freed.set()
+
+    def w2_fired() -> None:
+        b.unwatch(w2)
+        b.untimer(t1)
+        # An implementation that runs timers on another thread than fd watches may pay t1's
+        # free there while this callback still runs: wait a little for it, so that this
+        # interleaving happens every run (it is allowed: the free is not nested in this
+        # callback). One thread for both cannot pay it before this returns.
+        t1_freed.wait(0.2)
 
     # one removed from outside, one by its own callback, one timer by another's callback
     w1 = b.watch(a.fileno(), 0, b.handle_cb([]), "w1", ff)
     w2: int = 0
     t1 = b.timer(-1, b.timeout_cb([]), "t1", ff)
-    w2 = b.watch(
-        a.fileno(),
-        HANDLE_READABLE,
-        b.handle_cb([], then=lambda: (b.unwatch(w2), b.untimer(t1))),
-        "w2",
-        ff,
-    )
+    w2 = b.watch(a.fileno(), HANDLE_READABLE, b.handle_cb([], then=w2_fired), "w2", ff)
     # A free function run by the remove call itself would record in_hook() as True. (One run
     # by a io thread of the implementation's own may come before remove returns here:
     # libvirt's own loop does the same, from its loop thread.)
