@@ -226,14 +226,15 @@ def test_the_kept_view_always_equals_one_made_afresh() -> None:
     model = DomainTableModel(5)
 
     def row(i: int, state: str) -> DomainRow:
+        # the same name on both hosts (d000 is u0 on a and u1 on b): ties in every sort
         host = "ab"[i % 2]
-        return DomainRow(f"u{i}", f"d{i:03}", i, state, "x", 1, 64, False, True, host)
+        return DomainRow(f"u{i}", f"d{i // 2:03}", i, state, "x", 1, 64, False, True, host)
 
     model.load(row(i, rnd.choice(states)) for i in range(60))
     for step in range(3000):
         pick = rnd.random()
         i = rnd.randrange(80)
-        name, host = f"d{i:03}", "ab"[i % 2]
+        name, host = f"d{i // 2:03}", "ab"[i % 2]
         if pick < 0.6:  # the common case: a state change of one domain
             model.set_state(name, rnd.choice(states), rnd.choice("xyz"), host)
         elif pick < 0.7:
@@ -258,9 +259,57 @@ def test_the_kept_view_always_equals_one_made_afresh() -> None:
             model.set_group_hosts(rnd.sample("abc", rnd.randrange(4)))
         elif pick < 0.98:
             model.turn(rnd.choice([-1, 1, 3, -3]))
-        else:
+        elif pick < 0.99:
             model.load((row(j, rnd.choice(states)) for j in range(rnd.randrange(70))), None)
+        else:  # one host read again, as a fleet does: some rows gone, some new, some changed
+            some = [j for j in range(80) if "ab"[j % 2] == host and rnd.random() < 0.7]
+            model.load((row(j, rnd.choice(states)) for j in some), host)
         assert _seen(model) == _fresh(model), f"step {step}"
+
+
+def test_a_host_load_touches_that_host_only() -> None:
+    """A fleet reads each host again every interval: a load of one host changes, adds and
+    drops that host's rows only, tells the listeners exactly those, and finds the domains
+    by name after; the same rows again keep the kept view (and still tell the listeners)."""
+
+    def row(host: str, uuid: str, name: str, state: str = "running") -> DomainRow:
+        return DomainRow(uuid, name, 1, state, "booted", 1, 64, False, True, host)
+
+    model = DomainTableModel()
+    changes: list[Change] = []
+    model.listen(changes.append)
+    model.load([row("a", "1", "web"), row("a", "2", "db")], "a")
+    model.load([row("b", "1", "web"), row("b", "3", "mail")], "b")
+    b_rows = {k: r for k, r in model.rows.items() if r.host == "b"}
+    changes.clear()
+
+    model.load([row("a", "1", "web", "paused"), row("a", "4", "cache")], "a")
+    assert [c.rows for c in changes] == [
+        {
+            "a/2": None,
+            "a/1": row("a", "1", "web", "paused").as_dict(),
+            "a/4": row("a", "4", "cache").as_dict(),
+        }
+    ]
+    assert all(model.rows[k] is r for k, r in b_rows.items())  # not even copied
+    assert sorted(model.rows) == ["a/1", "a/4", "b/1", "b/3"]
+    assert (model.key_of("db", "a"), model.key_of("cache", "a")) == (None, "a/4")
+    assert (model.key_of("web", "b"), model.key_of("mail", "b")) == ("b/1", "b/3")
+
+    model.view()
+    kept = model._view
+    changes.clear()
+    model.load([row("a", "1", "web", "paused"), row("a", "4", "cache")], "a")
+    assert [(c.rows, c.view) for c in changes] == [({}, True)]
+    assert model.view() is kept  # nothing changed: not filtered and sorted again
+
+    # the same name on two hosts: in host order, whichever host was read first
+    model = DomainTableModel()
+    model.load([row("b", "1", "web"), row("b", "3", "mail")], "b")
+    model.load([row("a", "1", "web"), row("a", "4", "cache")], "a")
+    assert [r.key for r in model.view()] == ["a/4", "b/3", "a/1", "b/1"]
+    model.look(sort="vcpus", descending=True)
+    assert [r.key for r in model.view()] == ["b/1", "a/1", "b/3", "a/4"]
 
 
 def test_grouped_by_host_a_header_per_host_collapsible_paged() -> None:
