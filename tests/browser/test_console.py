@@ -31,6 +31,45 @@ def wait_for_screen(jupyter: LabPage, term: Locator, text: str, timeout: float =
         jupyter.page.wait_for_timeout(100)
 
 
+def type_at_prompt(jupyter: LabPage, term: Locator, line: str, timeout: float = 30) -> None:
+    """Type *line* at the shell's prompt once the shell reads keys as typed.
+
+    busybox asks the terminal where the cursor is (ESC[6n) after a prompt, and xterm.js
+    answers at once. busybox 1.35 reads that answer together with whatever follows it within
+    50 ms, up to 15 bytes, and drops all of it unless the answer comes last: the first keys
+    a test types on the heels of a fresh shell's first prompt are lost in the guest (a
+    kernel-side send of the answer and a line right after it loses "echo $((6 " every time;
+    CI lost them once here). A person types later than that; a test waits for proof: an
+    "x" until the shell echoes it (one lost with the answer shows nothing, and another
+    follows), then ^U clears the line, then *line* is typed whole and must work whole."""
+    rows = term.locator(".xterm-rows")
+
+    def last_line() -> str:
+        lines = [x.rstrip() for x in rows.inner_text().splitlines() if x.strip()]
+        return lines[-1] if lines else ""
+
+    deadline = jupyter.page.evaluate("Date.now()") + timeout * 1000
+    while True:
+        jupyter.page.keyboard.type("x")
+        for _ in range(10):
+            jupyter.page.wait_for_timeout(100)
+            if last_line().endswith("x"):
+                break
+        else:
+            assert jupyter.page.evaluate("Date.now()") < deadline, (
+                f"the shell echoed no key within {timeout} s: {rows.inner_text()!r}"
+            )
+            continue
+        break
+    jupyter.page.keyboard.press("Control+U")
+    while last_line() != "/ #":
+        assert jupyter.page.evaluate("Date.now()") < deadline, (
+            f"^U did not clear the shell's line: {rows.inner_text()!r}"
+        )
+        jupyter.page.wait_for_timeout(50)
+    jupyter.page.keyboard.type(line)
+
+
 def test_typing_into_a_guests_console(lab: Lab, jupyter: LabPage, qemu_guest: QemuGuest) -> None:
     setup = (
         "import libvirt\n"
@@ -64,11 +103,11 @@ def test_typing_into_a_guests_console(lab: Lab, jupyter: LabPage, qemu_guest: Qe
         jupyter.page.keyboard.press("Enter")
         jupyter.page.wait_for_timeout(1000)
     assert view.locator(".ipyvirt-con-status").inner_text() == f"connected to {qemu_guest.name}"
-    jupyter.page.keyboard.type("echo $((6 * 7)) answered\n")
+    type_at_prompt(jupyter, term, "echo $((6 * 7)) answered\n")
     wait_for_screen(jupyter, term, "42 answered")
     # busybox asked where the cursor is (ESC[6n) after the prompt; xterm.js answered it
     # through the kernel, and the shell went on to print its next prompt after the answer
-    jupyter.page.keyboard.type("uname -sm\n")
+    type_at_prompt(jupyter, term, "uname -sm\n")
     wait_for_screen(jupyter, term, "Linux x86_64")
     assert outside == []
     jupyter.page.evaluate("document.activeElement.blur()")  # keys to the notebook again
