@@ -127,9 +127,9 @@ class DomainTableModel:
     def load(self, rows: Iterable[DomainRow], host: str | None = None) -> None:
         """Replace every row (a full re-read); with *host*, every row of that host only.
 
-        A host's load touches that host's rows only (a scan of the others' hosts, no
-        comparison, no copy): a fleet's 50 hosts load one after another, and each host is
-        read again every interval, so a load costing the whole table made 50 x 10,000."""
+        A host's load compares and replaces that host's rows only (the other rows are
+        looked at for their host, never compared or copied): a fleet's 50 hosts load one
+        after another and are read again every interval, 50 loads of the whole table each."""
         new = {r.key: r for r in rows}
         if host is None:
             delta: dict[str, dict[str, Any] | None] = {k: None for k in self.rows if k not in new}
