@@ -13,7 +13,6 @@ import getpass
 import logging
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
 
 import libvirt
 
@@ -95,6 +94,17 @@ class Prompt:
         self._answers.clear()
 
 
+# No client keepalive (``virConnectSetKeepAlive``) on the connections ipyvirt opens, on
+# purpose: libvirt's client (9.0, as shipped here) breaks when a keepalive timeout closes a
+# connection that more than one thread is calling on, which is what every ipyvirt widget
+# does (a table's re-read, a fleet's probe, an action). The thread whose call was waiting
+# on the socket gets "connection closed due to keepalive timeout"; the others stay blocked,
+# the close callback never runs, and the process dies (SIGSEGV) or hangs when the daemon
+# answers again or goes away. tests/daemon/test_libvirt_keepalive.py shows it with plain
+# libvirt-python. Without client keepalive a frozen daemon's calls wait, and complete when
+# it thaws; a daemon that dies ends them with an error and a close (eof), and ipyvirt
+# reconnects. A fleet says "not responding" from its probes meanwhile. The daemon's own
+# keepalive pings are answered on the io thread as before.
 def open_with(uri: str, readonly: bool, prompt: Prompt | None) -> libvirt.virConnect:
     """``libvirt.open``/``openReadOnly``, or ``openAuth`` answering with *prompt*.
 
@@ -103,36 +113,7 @@ def open_with(uri: str, readonly: bool, prompt: Prompt | None) -> libvirt.virCon
     """
     uri = noninteractive(uri)
     if prompt is None:
-        conn = libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
-    else:
-        prompt.take_failure()
-        flags = libvirt.VIR_CONNECT_RO if readonly else 0
-        conn = libvirt.openAuth(uri, prompt.auth(), flags)
-    keep_alive(conn, uri)
-    return conn
-
-
-#: (interval s, count): a keepalive ping after this long without a word from the daemon,
-#: and the connection closed after this many unanswered (about 30 s): virsh's and the
-#: daemon's own defaults. libvirt's client sends none unless asked. Without it a frozen
-#: daemon (SIGSTOP, a hung host, a cable pulled) holds every call on its connection for
-#: ever; with it the connection closes, the calls fail, and reconnection takes over. The
-#: pings run on the event loop's timers (the main loop, between cells); a long cell delays
-#: them but cannot make a live daemon look dead: any packet from it, answered on the io
-#: thread meanwhile, counts as alive, and a late timer sends a ping before it gives up.
-KEEPALIVE = (5, 5)
-
-
-def keep_alive(conn: libvirt.virConnect, uri: str) -> bool:
-    """Turn on libvirt's client keepalive (:data:`KEEPALIVE`) where there is a daemon to
-    lose: every URI but the in-process test driver's (``test:///...``), whose connection
-    has no peer and no keepalive. True when it is on."""
-    parts = urlsplit(uri)
-    if parts.scheme == "test" and not parts.netloc:
-        return False
-    try:
-        done: int = conn.setKeepAlive(*KEEPALIVE)
-        return done == 0  # 1: the daemon does not do keepalive
-    except libvirt.libvirtError as err:
-        log.info("ipyvirt: no keepalive on %s (%s)", uri, err)
-        return False
+        return libvirt.openReadOnly(uri) if readonly else libvirt.open(uri)
+    prompt.take_failure()
+    flags = libvirt.VIR_CONNECT_RO if readonly else 0
+    return libvirt.openAuth(uri, prompt.auth(), flags)

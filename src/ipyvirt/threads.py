@@ -1,9 +1,9 @@
 """A blocking call (a libvirt open, an RPC to a host that may not answer) on a thread of its
 own, its outcome handed to an asyncio loop as a future.
 
-Why not an executor: a call to a frozen daemon blocks until libvirt's keepalive gives up (or
-for ever, while opening: libvirt starts keepalive after the handshake), and an executor's few
-workers, all held by frozen hosts, would stall every other host's reconnection. A thread per
+Why not an executor: a call to a frozen daemon blocks until it answers again or dies (ipyvirt
+sets no client keepalive: see :mod:`ipyvirt.credentials`), and an executor's few workers, all
+held by frozen hosts, would stall every other host's reconnection. A thread per
 call costs ~0.1 ms; callers keep at most one call per host in flight.
 """
 
