@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -161,6 +162,11 @@ class FleetHost:
         self._retry: asyncio.TimerHandle | None = None
         self.retry_at: float | None = None
         self._probing_since: float | None = None
+        # Invariant: clear while a probe's thread may still call on the connection, set once
+        # it returned (the thread sets it last); close() waits for it before closing the
+        # connection, which libvirt-python's close() would free under that thread's call.
+        self._probe_idle = threading.Event()
+        self._probe_idle.set()
         self._buckets: deque[list[int]] = deque(maxlen=_RATE_WINDOW + 1)
         self._subscriptions: list[Subscription] = []
         self.removed = False
@@ -253,9 +259,17 @@ class FleetHost:
         conn = self.connection
         if conn is None or conn.closed_reason or self._probing_since is not None:
             return
-        reader = conn.reader
+        reader, idle = conn.reader, self._probe_idle
         self._probing_since = self.loop.time()
-        future = in_thread(self.loop, lambda: _probe(reader), name=f"ipyvirt-probe-{self.name}")
+        idle.clear()
+
+        def probing() -> _Probe:
+            try:
+                return _probe(reader)
+            finally:
+                idle.set()
+
+        future = in_thread(self.loop, probing, name=f"ipyvirt-probe-{self.name}")
         future.add_done_callback(self._probed)
 
     def _probed(self, future: asyncio.Future[_Probe]) -> None:
@@ -333,6 +347,9 @@ class FleetHost:
             sub.cancel()
         self._subscriptions.clear()
         if self.connection is not None:
+            # a probe under way returns first (at once from a live daemon; a frozen one holds
+            # this, as it holds the deregistrations that closing sends, until it answers)
+            self._probe_idle.wait()
             self.connection.close()
 
     def __repr__(self) -> str:

@@ -1,0 +1,57 @@
+"""Stress: a fleet host removed while its probe's thread is inside a call on its connection.
+
+``virConnect.close()`` frees the connection under any other thread still calling on it
+(libvirt-python's close drops the reference a call does not hold: SIGSEGV, or a hang). The
+invariant (``FleetHost.close``): a host's connection is closed only after its probe's thread
+has returned from its calls. Each round removes a host at the moment a probe is under way
+on a daemon of 300 domains (a bulk stats call of a few ms).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterator
+
+import libvirt
+import pytest
+
+import ipyvirt
+from ipyvirt.testing.libvirtd import Libvirtd, minimal_domain_xml
+
+from inproc import Run, until
+
+pytestmark = [pytest.mark.stress, pytest.mark.daemon]
+
+ROUNDS = 100
+
+
+@pytest.fixture(scope="module")
+def daemon() -> Iterator[Libvirtd]:
+    with Libvirtd() as d:
+        conn = libvirt.open(d.test_uri)
+        try:
+            for i in range(300):
+                conn.defineXML(minimal_domain_xml(f"d{i:03}"))
+        finally:
+            conn.close()
+        yield d
+
+
+def test_remove_a_host_whose_probe_is_under_way(run: Run, daemon: Libvirtd) -> None:
+    async def go() -> None:
+        fleet = ipyvirt.Fleet(probe=0.001)  # a probe starts as soon as the last one ended
+        caught = 0
+        for r in range(ROUNDS):
+            (host,) = fleet.add(f"h{r}={daemon.test_uri}")
+            await until(lambda: host.health == "connected" and host.last is not None, "a probe")
+            await until(lambda: host._probing_since is not None, "a probe under way")
+            await asyncio.sleep(random.random() * 0.004)  # into its calls
+            caught += host._probing_since is not None
+            fleet.remove(host.name)
+            conn = host.connection
+            assert conn is not None and conn.closed_reason == "client"
+        assert caught > ROUNDS / 2, caught  # most removals met a probe under way
+        fleet.close()
+
+    run(go())
