@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -24,6 +25,7 @@ from ipyvirt.credentials import Prompt, open_with
 from ipyvirt.errors import IpyvirtError, known_names
 from ipyvirt.explore import Domain
 from ipyvirt.hub import Event, EventHub, Subscription, decode
+from ipyvirt.leases import Leases
 from ipyvirt.models.ring import Ring
 from ipyvirt.names import close_reason_name
 from ipyvirt.threads import in_thread
@@ -31,6 +33,10 @@ from ipyvirt.threads import in_thread
 __all__ = ["ConnectFailed", "Connection", "NoSuchDomain"]
 
 log = logging.getLogger("ipyvirt")
+
+#: how long close() waits for libvirt's part of a close (deregistering, closing) before it
+#: lets it go on in the background: a daemon that answers needs milliseconds
+CLOSE_WAIT = 0.5
 
 
 class ConnectFailed(IpyvirtError):
@@ -135,6 +141,9 @@ class Connection:
         if credentials is not None:
             credentials.asking = False
         self.hub = EventHub(self._watch, self.name)
+        #: what ipyvirt's threads hold while they call on this connection (a table's re-read,
+        #: a fleet's probe): closing waits until none is held
+        self.leases = Leases(self.name)
         self.closed_reason: str | None = None
         #: the latest events of every family, oldest first (``%virt events``)
         self.history: Ring[Event] = Ring(history)
@@ -324,6 +333,11 @@ class Connection:
         """Stop watching: close what depends on it, deregister everything, close the
         connections ipyvirt opened.
 
+        The deregistering and closing are calls to the daemon. They run on a thread of their
+        own once ipyvirt's threads holding a lease (:attr:`leases`) are done with the
+        connection, and close() waits for them at most ``CLOSE_WAIT`` (0.5) seconds: a frozen
+        daemon's connection closes when it answers again or dies, not holding a cell.
+
         Called on another thread than the main loop's (a cell on a kernel subshell) while
         that loop runs, it hands the work over and returns at once: no event, close or
         reconnection is taken from then on, and the rest happens on the main loop, where the
@@ -347,7 +361,25 @@ class Connection:
             self._retry.cancel()
             self._retry = None
             self.retry_at = None
-        self.hub.close()
+        self.hub.detach()
+        self.closed_reason = self.closed_reason or "client"
+        # libvirt's part (deregistrations, the close) are calls to the daemon: a frozen one
+        # would hold the main loop until it answers. On a thread of its own; waited for a
+        # moment, which a daemon that answers needs, so that closed means closed for it.
+        closer = threading.Thread(
+            target=self._release, name=f"ipyvirt-close-{self.name}", daemon=True
+        )
+        closer.start()
+        closer.join(CLOSE_WAIT)
+        if closer.is_alive():
+            log.info("ipyvirt: %s does not answer; its connection closes when it does", self.uri)
+
+    def _release(self) -> None:
+        """On a thread of its own: once no lease is held (no call of ipyvirt's threads on
+        the connection under way, and none to come), deregister and close. _watch and conn
+        stay as they are: _closing is set, so no reconnection replaces them."""
+        self.leases.close()
+        self.hub.deregister_all()
         try:
             self._watch.unregisterCloseCallback()
         except libvirt.libvirtError:
@@ -356,7 +388,6 @@ class Connection:
             _close_quietly(self._watch)
         if self.owned and self.conn is not self._watch:
             _close_quietly(self.conn)
-        self.closed_reason = self.closed_reason or "client"
 
 
 def _close_pair(pair: tuple[libvirt.virConnect, libvirt.virConnect]) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -162,11 +161,6 @@ class FleetHost:
         self._retry: asyncio.TimerHandle | None = None
         self.retry_at: float | None = None
         self._probing_since: float | None = None
-        # Invariant: clear while a probe's thread may still call on the connection, set once
-        # it returned (the thread sets it last); close() waits for it before closing the
-        # connection, which libvirt-python's close() would free under that thread's call.
-        self._probe_idle = threading.Event()
-        self._probe_idle.set()
         self._buckets: deque[list[int]] = deque(maxlen=_RATE_WINDOW + 1)
         self._subscriptions: list[Subscription] = []
         self.removed = False
@@ -259,15 +253,13 @@ class FleetHost:
         conn = self.connection
         if conn is None or conn.closed_reason or self._probing_since is not None:
             return
-        reader, idle = conn.reader, self._probe_idle
+        reader, leases = conn.reader, conn.leases
         self._probing_since = self.loop.time()
-        idle.clear()
 
         def probing() -> _Probe:
-            try:
+            # the connection is closed only once no lease is held: not under these calls
+            with leases.hold():
                 return _probe(reader)
-            finally:
-                idle.set()
 
         future = in_thread(self.loop, probing, name=f"ipyvirt-probe-{self.name}")
         future.add_done_callback(self._probed)
@@ -343,14 +335,13 @@ class FleetHost:
         if self._retry is not None:
             self._retry.cancel()
             self._retry = None
+        if self.connection is not None:
+            # first: its hub is detached, so the cancels below call no libvirt (a frozen
+            # daemon would hold them); its close waits for a probe under way, off the loop
+            self.connection.close()
         for sub in self._subscriptions:
             sub.cancel()
         self._subscriptions.clear()
-        if self.connection is not None:
-            # a probe under way returns first (at once from a live daemon; a frozen one holds
-            # this, as it holds the deregistrations that closing sends, until it answers)
-            self._probe_idle.wait()
-            self.connection.close()
 
     def __repr__(self) -> str:
         return f"<ipyvirt.FleetHost {self.name!r} {self.uri} {self.health}>"

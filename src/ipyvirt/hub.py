@@ -204,6 +204,9 @@ class EventHub:
         self.errors = 0
         #: (family, kind) pairs this libvirt could not register (older than the binding)
         self.unsupported: set[tuple[str, str]] = set()
+        # set once by detach(), before anything else it does: from then on nobody is called
+        # back, subscribe() gives cancelled subscriptions and cancel() calls no libvirt
+        self._closed = False
 
     def subscribe(
         self,
@@ -229,10 +232,16 @@ class EventHub:
         )
         sub = Subscription(self, callback, wants, subject)
         with self._lock:
+            if self._closed:
+                sub.active = False
+                return sub
             self._subs = (*self._subs, sub)
             for fam, kind in sorted(wants):
                 if fam != "connection":  # the close callback is the Connection's
                     self._ensure(fam, kind)
+            if self._closed:  # detached meanwhile, perhaps before this one was in _subs
+                sub.active = False
+                self._subs = tuple(s for s in self._subs if s is not sub)
         return sub
 
     def _ensure(self, family: str, kind: str) -> None:
@@ -262,7 +271,11 @@ class EventHub:
                 )
 
     def _leave(self, sub: Subscription) -> None:
+        if self._closed:
+            return  # detached: deregister_all() deregisters, on the closing thread
         with self._lock:
+            if self._closed:
+                return
             self._subs = tuple(s for s in self._subs if s is not sub)
             still: set[tuple[str, str]] = set().union(*(s.wants for s in self._subs))
             for key in [k for k in self._registered if k not in still]:
@@ -321,11 +334,25 @@ class EventHub:
         with self._lock:
             return dict(self._registered)
 
-    def close(self) -> None:
-        """Cancel every subscription and deregister everything."""
+    def detach(self) -> None:
+        """Cancel every subscription, without a call to libvirt (a frozen daemon would hold
+        it): libvirt's registrations stay until :meth:`deregister_all`. Not under the lock,
+        which a thread deregistering from a frozen daemon may hold. The closed flag is set
+        first; a subscribe() under way checks it again once its subscription is in _subs,
+        so either it sees the flag and cancels its own, or this sees the subscription."""
+        self._closed = True
+        for sub in self._subs:
+            sub.active = False
+        self._subs = ()
+
+    def deregister_all(self) -> None:
+        """Deregister everything from libvirt (calls to the daemon: any thread but the main
+        loop's may wait for them)."""
         with self._lock:
-            for sub in self._subs:
-                sub.active = False
-            self._subs = ()
             for key in list(self._registered):
                 self._deregister(key)
+
+    def close(self) -> None:
+        """Cancel every subscription and deregister everything."""
+        self.detach()
+        self.deregister_all()

@@ -30,6 +30,7 @@ from ipyvirt.connection import Connection
 from ipyvirt.domains import DomainRow
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import EventHub
+from ipyvirt.leases import Leases
 from ipyvirt.models.ring import Ring
 from ipyvirt.names import state_name, state_reason_name
 from ipyvirt.records import Entry, Recording, read_recording
@@ -224,6 +225,7 @@ class Replay(Connection):
         self.name = name or recording.connection
         self.shares_connection = True
         self.hub = EventHub(self._watch, self.name)
+        self.leases = Leases(self.name)  # a table's reads hold them; nothing to wait for
         self.closed_reason = None
         self.history = Ring(max(len(recording), 1))
         self._recorder = self.hub.subscribe(self._record)

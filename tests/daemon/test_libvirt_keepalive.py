@@ -36,8 +36,10 @@ def loop():
         libvirt.virEventRunDefaultImpl()
 threading.Thread(target=loop, daemon=True).start()
 
+said = threading.Lock()
 def say(*words):
-    print(*words, flush=True)
+    with said:  # one line at a time: the two calls end at the same instant
+        print(*words, flush=True)
 
 conn = libvirt.openReadOnly(sys.argv[1])
 if sys.argv[2] == "ka":

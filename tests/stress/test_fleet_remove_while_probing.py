@@ -44,8 +44,8 @@ def test_remove_a_host_whose_probe_is_under_way(run: Run, daemon: Libvirtd) -> N
         caught = 0
         for r in range(ROUNDS):
             (host,) = fleet.add(f"h{r}={daemon.test_uri}")
-            await until(lambda: host.health == "connected" and host.last is not None, "a probe")
-            await until(lambda: host._probing_since is not None, "a probe under way")
+            await until(lambda h=host: h.health == "connected" and h.last is not None, "a probe")
+            await until(lambda h=host: h._probing_since is not None, "a probe under way")
             await asyncio.sleep(random.random() * 0.004)  # into its calls
             caught += host._probing_since is not None
             fleet.remove(host.name)

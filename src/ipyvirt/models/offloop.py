@@ -41,7 +41,8 @@ class OffLoop:
       apply/fail runs, under one lock, so a close from another thread waits for an apply
       under way and every later one is dropped (still counted down);
     - :meth:`close` waits for the reads under way (they use a connection that whoever
-      closes us may close next) and after it no read starts.
+      closes us may close next; unless told not to, for reads under a lease) and after it
+      no read starts.
     """
 
     def __init__(
@@ -140,8 +141,10 @@ class OffLoop:
             except Exception:
                 log.exception("ipyvirt: applying a read failed")
 
-    def close(self) -> None:
-        """Apply nothing more; wait for the reads under way. Idempotent, from any thread."""
+    def close(self, wait: bool = True) -> None:
+        """Apply nothing more; wait for the reads under way (*wait* false: let them end on
+        their own, for reads that hold a :class:`~ipyvirt.leases.Leases` lease, which the
+        connection's close waits for). Idempotent, from any thread."""
         with self._lock:
             self._closed = True
-        self._pool.shutdown(wait=True)
+        self._pool.shutdown(wait=wait)

@@ -19,6 +19,7 @@ from ipyvirt import runtime
 from ipyvirt.connection import Connection
 from ipyvirt.domains import DomainRow, query_all_with_handles, query_domain, shown_reason
 from ipyvirt.hub import Event
+from ipyvirt.leases import Closing
 from ipyvirt.models.domain_table import DomainTableModel
 from ipyvirt.models.offloop import OffLoop
 from ipyvirt.names import state_name
@@ -116,8 +117,13 @@ class HostRows:
             if not whole and key is not None and key in self._handles:
                 states[name] = self._handles[key]
         full = [n for n in dirty if n not in states]
-        reader, host = self.conn.reader, self.host
-        self._reads.submit(lambda: _read(reader, states, full, host), self._apply, self._failed)
+        reader, host, leases = self.conn.reader, self.host, self.conn.leases
+
+        def read() -> _Read:
+            with leases.hold():
+                return _read(reader, states, full, host)
+
+        self._reads.submit(read, self._apply, self._failed)
 
     def _apply(self, read: _Read) -> None:
         states, rows = read
@@ -131,6 +137,8 @@ class HostRows:
         self._after_read()
 
     def _failed(self, err: BaseException) -> None:
+        if isinstance(err, Closing):
+            return  # the connection is closing: nothing more to read
         log.error("ipyvirt: re-reading domains failed", exc_info=err)
         self._after_read()
 
@@ -157,8 +165,13 @@ class HostRows:
             self._want_all = True  # after the read under way
             return
         self._want_all = False
-        reader, host = self.conn.reader, self.host
-        self._reads.submit(lambda: _read_all(reader, host), self._apply_all, self._failed_all)
+        reader, host, leases = self.conn.reader, self.host, self.conn.leases
+
+        def read() -> dict[str, _Found] | None:
+            with leases.hold():
+                return _read_all(reader, host)
+
+        self._reads.submit(read, self._apply_all, self._failed_all)
 
     def _apply_all(self, rows: dict[str, _Found] | None) -> None:
         if rows is not None:
@@ -166,6 +179,8 @@ class HostRows:
         self._after_read()
 
     def _failed_all(self, err: BaseException) -> None:
+        if isinstance(err, Closing):
+            return
         log.error("ipyvirt: re-reading every domain failed", exc_info=err)
         self._after_read()
 
@@ -180,9 +195,9 @@ class HostRows:
         )
 
     def close(self, forget: bool = False) -> None:
-        """Stop; a read under way ends first (it uses the connection). With *forget*, its
-        rows leave the model."""
-        self._reads.close()
+        """Stop; a read under way ends on its own (it holds a lease on the connection,
+        which the connection's close waits for). With *forget*, its rows leave the model."""
+        self._reads.close(wait=False)
         self._handles.clear()
         self._coalescer.cancel()
         self._resync.cancel()
