@@ -131,6 +131,8 @@ class Connection:
         self.reopening = False
         self._closing = False
         self._dependents: weakref.WeakSet[Any] = weakref.WeakSet()
+        #: the thread that deregisters and closes, once close() started it
+        self.closer: threading.Thread | None = None
         self.name = name or self.uri
         #: one libvirt connection both acts and watches (*watch* is *conn*): a fleet's host
         self._single = watch is conn
@@ -329,14 +331,15 @@ class Connection:
         it may have a libvirt call under way on it."""
         self._dependents.add(dependent)
 
-    def close(self) -> None:
+    def close(self, wait: float = CLOSE_WAIT) -> None:
         """Stop watching: close what depends on it, deregister everything, close the
         connections ipyvirt opened.
 
         The deregistering and closing are calls to the daemon. They run on a thread of their
-        own once ipyvirt's threads holding a lease (:attr:`leases`) are done with the
-        connection, and close() waits for them at most ``CLOSE_WAIT`` (0.5) seconds: a frozen
-        daemon's connection closes when it answers again or dies, not holding a cell.
+        own (:attr:`closer`) once ipyvirt's threads holding a lease (:attr:`leases`) are done
+        with the connection, and close() waits for them at most *wait* seconds (0.5): a
+        frozen daemon's connection closes when it answers again or dies. The widgets that
+        depend on it are closed first, on the main loop, and wait for their reads.
 
         Called on another thread than the main loop's (a cell on a kernel subshell) while
         that loop runs, it hands the work over and returns at once: no event, close or
@@ -350,11 +353,11 @@ class Connection:
         self._closing = True
         rt = self._runtime
         if rt.on_main_loop() or not rt.main_loop.is_running():
-            self._close_now()
+            self._close_now(wait)
         else:
-            rt.call_soon(self._close_now)
+            rt.call_soon(self._close_now, wait)
 
-    def _close_now(self) -> None:
+    def _close_now(self, wait: float = CLOSE_WAIT) -> None:
         for dependent in list(self._dependents):
             dependent.close()
         if self._retry is not None:
@@ -366,13 +369,14 @@ class Connection:
         # libvirt's part (deregistrations, the close) are calls to the daemon: a frozen one
         # would hold the main loop until it answers. On a thread of its own; waited for a
         # moment, which a daemon that answers needs, so that closed means closed for it.
-        closer = threading.Thread(
+        closer = self.closer = threading.Thread(
             target=self._release, name=f"ipyvirt-close-{self.name}", daemon=True
         )
         closer.start()
-        closer.join(CLOSE_WAIT)
-        if closer.is_alive():
-            log.info("ipyvirt: %s does not answer; its connection closes when it does", self.uri)
+        if wait > 0:
+            closer.join(wait)
+            if closer.is_alive():
+                log.info("ipyvirt: %s does not answer; it is closed when it does", self.uri)
 
     def _release(self) -> None:
         """On a thread of its own: once no lease is held (no call of ipyvirt's threads on

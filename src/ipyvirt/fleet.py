@@ -27,11 +27,12 @@ import asyncio
 import builtins
 import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 from ipyvirt import runtime
-from ipyvirt.connection import Connection
+from ipyvirt.connection import CLOSE_WAIT, Connection
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.fleet_host import HEALTH_COLUMNS, FleetHost, HostHealth, host_name
 from ipyvirt.hub import Event, Subscription
@@ -138,13 +139,13 @@ class Fleet:
             self._names.discard(name)
         self._on_main(self._remove, name)
 
-    def _remove(self, name: str) -> None:
+    def _remove(self, name: str, wait: float = CLOSE_WAIT) -> None:
         host = self.hosts.pop(name, None)
         if host is None:
             return  # removed meanwhile
         host.removed = True
         self._changed(host)  # first: a table lets go of the host's connection
-        host.close()
+        host.close(wait)
 
     def __getitem__(self, name: str) -> FleetHost:
         if name not in self.hosts:
@@ -278,8 +279,18 @@ class Fleet:
             self._prober = None
         with self._lock:
             self._names.clear()
-        for name in list(self.hosts):
-            self._remove(name)
+        hosts = list(self.hosts.values())
+        for host in hosts:
+            self._remove(host.name, wait=0.0)
+        # their closes run at once, each on a thread of its own: waited for together, so that
+        # many frozen hosts cost CLOSE_WAIT once, not once each
+        deadline = time.monotonic() + CLOSE_WAIT
+        for host in hosts:
+            closer = host.connection.closer if host.connection is not None else None
+            if closer is not None:
+                closer.join(max(0.0, deadline - time.monotonic()))
+                if closer.is_alive():
+                    log.info("ipyvirt: %s does not answer; it is closed when it does", host.uri)
 
     def __repr__(self) -> str:
         return repr(self.list())

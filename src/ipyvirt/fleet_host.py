@@ -19,7 +19,7 @@ import libvirt
 
 from ipyvirt import backoff
 from ipyvirt.connect_errors import explain
-from ipyvirt.connection import Connection, _close_quietly
+from ipyvirt.connection import CLOSE_WAIT, Connection, _close_quietly
 from ipyvirt.credentials import open_with
 from ipyvirt.errors import IpyvirtError
 from ipyvirt.hub import Event, Subscription
@@ -330,7 +330,9 @@ class FleetHost:
             ),
         )
 
-    def close(self) -> None:
+    def close(self, wait: float = CLOSE_WAIT) -> None:
+        """Close its connection, waiting for libvirt's part at most *wait* seconds (see
+        :meth:`ipyvirt.Connection.close`)."""
         self.removed = True
         if self._retry is not None:
             self._retry.cancel()
@@ -338,7 +340,7 @@ class FleetHost:
         if self.connection is not None:
             # first: its hub is detached, so the cancels below call no libvirt (a frozen
             # daemon would hold them); its close waits for a probe under way, off the loop
-            self.connection.close()
+            self.connection.close(wait)
         for sub in self._subscriptions:
             sub.cancel()
         self._subscriptions.clear()

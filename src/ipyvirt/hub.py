@@ -191,7 +191,10 @@ class EventHub:
     # kernel subshell) while the main loop emits. Invariant: every change of the subscribers
     # and of libvirt's registrations happens under _lock, so the registrations always equal
     # what the live subscriptions want (one per event ID: a second one libvirt refuses as
-    # "already tracked"); emit reads _subs, a tuple replaced whole, without the lock.
+    # "already tracked"); emit reads _subs, a tuple replaced whole, without the lock. The
+    # one exception is detach() (a close), which must not wait for the lock: it sets the
+    # closed flag and cancels every subscription without it; the registrations then stay,
+    # serving no one, until deregister_all() takes them away under the lock.
 
     def __init__(self, conn: libvirt.virConnect, connection: str) -> None:
         self.conn = conn
@@ -205,7 +208,9 @@ class EventHub:
         #: (family, kind) pairs this libvirt could not register (older than the binding)
         self.unsupported: set[tuple[str, str]] = set()
         # set once by detach(), before anything else it does: from then on nobody is called
-        # back, subscribe() gives cancelled subscriptions and cancel() calls no libvirt
+        # back, subscribe() gives cancelled subscriptions, and a cancel() that begins
+        # afterwards calls no libvirt (one under way when it is set may still deregister:
+        # under the lock, so deregister_all() sees what it left)
         self._closed = False
 
     def subscribe(
@@ -231,6 +236,9 @@ class EventHub:
             if wanted_kinds is None or kind in wanted_kinds
         )
         sub = Subscription(self, callback, wants, subject)
+        if self._closed:  # first without the lock, which a closing thread may hold long
+            sub.active = False
+            return sub
         with self._lock:
             if self._closed:
                 sub.active = False

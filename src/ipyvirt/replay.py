@@ -222,6 +222,7 @@ class Replay(Connection):
         self._single = False
         self._closing = False
         self._dependents: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.closer = None
         self.name = name or recording.connection
         self.shares_connection = True
         self.hub = EventHub(self._watch, self.name)
@@ -308,8 +309,9 @@ class Replay(Connection):
             _resolve(future)
         await future
 
-    def close(self) -> None:
-        """Stop the replay and close what depends on it (its widgets)."""
+    def close(self, wait: float = 0.0) -> None:
+        """Stop the replay and close what depends on it (its widgets); nothing to wait
+        for."""
         if self._closing:
             return
         self._closing = True

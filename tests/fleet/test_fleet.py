@@ -12,11 +12,9 @@ from collections.abc import Iterator
 import libvirt
 import pytest
 
-from ipyvirt import Fleet, runtime
+from ipyvirt import Fleet
 from ipyvirt.fleet_host import HEALTH_COLUMNS
 from ipyvirt.hub import Event
-from ipyvirt.models.domain_table import DomainTableModel
-from ipyvirt.widgets.host_rows import HostRows
 
 from inproc import Run, until
 from libvirtd import Libvirtd
@@ -187,51 +185,6 @@ def test_a_frozen_hosts_calls_wait_and_complete_when_it_thaws(
         assert outcomes == [1, 1], outcomes  # the test driver's one domain, "test"
         await until(lambda: fleet["frozen"].health == "connected", "the thawed one")
         assert closes == [] and conn.reconnects == 0 and fleet["frozen"].connection is conn
-        fleet.close()
-
-    run(go())
-
-
-def test_removing_a_frozen_host_holds_no_cell(run: Run, daemons: list[Libvirtd]) -> None:
-    """A frozen host removed while its probe and a table's re-read wait on it: remove()
-    returns while the daemon is still frozen (the deregistrations and the close wait for it
-    on a thread of their own, after those calls), the loop goes on, and once the daemon
-    answers the connection is closed: no call of ours ran on it after that."""
-
-    async def go() -> None:
-        frozen = daemons[0]
-        pid = frozen.pid
-        assert pid is not None
-        fleet = Fleet([f"frozen={frozen.test_uri}", f"live={daemons[1].test_uri}"], timeout=0.3)
-        await fleet.settled()
-        host, conn = fleet["frozen"], fleet["frozen"].connection
-        assert conn is not None
-        rows = HostRows(conn, DomainTableModel(25), runtime.current(), host="frozen")  # type: ignore[arg-type]
-        rows.load_now()
-        thawed = threading.Event()
-        # a bound on a hang: a remove() that waited for the daemon would return only then
-        safety = threading.Timer(20, lambda: (thawed.set(), os.kill(pid, signal.SIGCONT)))
-        os.kill(pid, signal.SIGSTOP)
-        safety.start()
-        try:
-            rows.resync_all()  # a re-read under way, holding a lease
-            await until(lambda: host.health.startswith("not responding"), "silence")
-            assert conn.leases.held == 2  # the probe's and the re-read's
-            fleet.remove("frozen")
-            assert not thawed.is_set()  # returned while the daemon was still frozen
-            rows.close(forget=True)
-            assert conn.closed_reason == "client" and "frozen" not in fleet.hosts
-            (closer,) = [t for t in threading.enumerate() if t.name == "ipyvirt-close-frozen"]
-            await asyncio.sleep(0.3)  # the loop runs on: the other host is probed meanwhile
-            assert closer.is_alive() and conn.leases.held == 2
-            assert fleet["live"].health == "connected"
-        finally:
-            safety.cancel()
-            os.kill(pid, signal.SIGCONT)
-        await until(lambda: not closer.is_alive(), "the close, once the daemon answers")
-        assert conn.leases.held == 0 and conn.leases.closing
-        with pytest.raises(libvirt.libvirtError):
-            conn.reader.getLibVersion()  # closed
         fleet.close()
 
     run(go())

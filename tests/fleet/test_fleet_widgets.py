@@ -3,6 +3,10 @@ its host column and filter, actions routed to each row's host, one event log."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import signal
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -93,6 +97,64 @@ def test_one_table_over_every_host_acts_on_the_right_host(
         table.close()
         fleet.close()
         keeper.close()  # and the test driver forgets web1, web2 and the pause
+
+
+def test_removing_a_frozen_host_holds_no_cell(run: Run, daemons: list[Libvirtd]) -> None:
+    """A frozen host removed while its probe, the table's re-read of it and an action's
+    lookup wait on it: remove() returns while the daemon is still frozen (the deregistrations
+    and the close wait for it, on a thread of their own, after those calls), the loop goes
+    on, and once the daemon answers the connection is closed: none of those calls ran on it
+    after that (each holds a lease, and the close waited for all three)."""
+    frozen = daemons[0]
+    pid = frozen.pid
+    assert pid is not None
+    fleet = Fleet(
+        [f"frozen={frozen.test_uri}", f"live={daemons[1].test_uri}"], readonly=False, timeout=0.3
+    )
+    table = FleetTable(fleet, group=False)
+    thawed = threading.Event()
+    # a bound on a hang: a remove() that waited for the daemon would return only then
+    safety = threading.Timer(20, lambda: (thawed.set(), os.kill(pid, signal.SIGCONT)))
+
+    def ask(do: str, **fields: object) -> None:
+        table._received(table, {"do": do, **fields}, [])
+
+    async def scenario() -> None:
+        await fleet.settled()
+        await until(lambda: len(table.rows()) == 2 and table.settled, "both hosts' rows")
+        host, conn = fleet["frozen"], fleet["frozen"].connection
+        assert conn is not None
+        key = next(r[0] for r in table.page_rows if r[-1] == "frozen")
+        ask("select", uuid=key, on=True)
+        os.kill(pid, signal.SIGSTOP)
+        safety.start()
+        try:
+            ask("act", action="suspend")  # its lookup waits on the frozen daemon
+            table._sources["frozen"].resync_all()  # and a re-read
+            await until(lambda: host.health.startswith("not responding"), "silence")
+            await until(lambda: conn.leases.held == 3, "the probe, the re-read, the lookup")
+            fleet.remove("frozen")
+            assert not thawed.is_set()  # returned while the daemon was still frozen
+            assert conn.closed_reason == "client" and "frozen" not in fleet.hosts
+            assert conn.closer is not None
+            await asyncio.sleep(0.3)  # the loop runs on: the other host is probed meanwhile
+            assert conn.closer.is_alive() and conn.leases.held == 3
+            assert fleet["live"].health == "connected"
+            assert [r.host for r in table.rows()] == ["live"]
+        finally:
+            safety.cancel()
+            os.kill(pid, signal.SIGCONT)
+        await until(lambda: conn.closer is not None and not conn.closer.is_alive(), "the close")
+        assert conn.leases.held == 0 and conn.leases.closing
+        with pytest.raises(libvirt.libvirtError):
+            conn.reader.getLibVersion()  # closed
+        await until(lambda: table.settled, "the action's end")
+
+    try:
+        run(scenario())
+    finally:
+        table.close()
+        fleet.close()
 
 
 def test_grouped_by_host_a_header_per_host_that_folds(

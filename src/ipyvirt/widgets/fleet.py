@@ -88,15 +88,16 @@ class FleetTable(DomainTable):
         if self._shut:
             return
         if host.removed and host.name in self._sources:
-            # now, before the fleet closes its connection: a read under way ends first
-            self._sources.pop(host.name).close(forget=True)
+            # a read under way holds a lease on the host's connection: the fleet's close of
+            # it waits for the read, off the loop, so a frozen host holds no cell here
+            self._sources.pop(host.name).close(forget=True, wait=False)
         self._host_news.poke()
 
     def _follow_hosts(self) -> None:
         """Rows for every connected host, none for removed ones; the view's host list."""
         hosts = self.fleet.hosts
         for name in [n for n in self._sources if n not in hosts]:
-            self._sources.pop(name).close(forget=True)
+            self._sources.pop(name).close(forget=True, wait=False)
         for name, host in hosts.items():
             if host.connection is not None and name not in self._sources:
                 source = self._add_source(host.connection, name)
@@ -123,7 +124,11 @@ class FleetTable(DomainTable):
         host = self.fleet.hosts.get(name)
         if host is None or host.connection is None:
             raise libvirt.libvirtError(f"host {name} is not connected")
-        return host.connection.conn.lookupByUUIDString(uuid)
+        conn = host.connection
+        # under a lease: the host's close waits for the lookup; the domain it returns holds
+        # its own reference to the connection, so the action's call needs none
+        with conn.leases.hold():
+            return conn.conn.lookupByUUIDString(uuid)
 
     def _why_not(self, action: str, targets: list[DomainRow] | None = None) -> str:
         targets = self.model.targets() if targets is None else targets

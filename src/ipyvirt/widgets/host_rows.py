@@ -138,7 +138,8 @@ class HostRows:
 
     def _failed(self, err: BaseException) -> None:
         if isinstance(err, Closing):
-            return  # the connection is closing: nothing more to read
+            self._closing()
+            return
         log.error("ipyvirt: re-reading domains failed", exc_info=err)
         self._after_read()
 
@@ -180,9 +181,17 @@ class HostRows:
 
     def _failed_all(self, err: BaseException) -> None:
         if isinstance(err, Closing):
+            self._closing()
             return
         log.error("ipyvirt: re-reading every domain failed", exc_info=err)
         self._after_read()
+
+    def _closing(self) -> None:
+        """The connection is closing (closed by someone else than our owner): nothing more
+        to read, and the rows say so."""
+        if not self.closed:
+            self.closed = "connection closed (client)"
+            self._changed()
 
     @property
     def settled(self) -> bool:
@@ -194,10 +203,12 @@ class HostRows:
             and not self._want_all
         )
 
-    def close(self, forget: bool = False) -> None:
-        """Stop; a read under way ends on its own (it holds a lease on the connection,
-        which the connection's close waits for). With *forget*, its rows leave the model."""
-        self._reads.close(wait=False)
+    def close(self, forget: bool = False, wait: bool = True) -> None:
+        """Stop; a read under way ends first (it uses the connection, which may be the
+        user's: they may close it next). Without *wait* it ends on its own, for a connection
+        ipyvirt closes: its read holds a lease, which that close waits for, off the loop.
+        With *forget*, its rows leave the model."""
+        self._reads.close(wait=wait)
         self._handles.clear()
         self._coalescer.cancel()
         self._resync.cancel()
