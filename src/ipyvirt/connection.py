@@ -374,9 +374,18 @@ class Connection:
         )
         closer.start()
         if wait > 0:
-            closer.join(wait)
-            if closer.is_alive():
-                log.info("ipyvirt: %s does not answer; it is closed when it does", self.uri)
+            self.wait_closed(wait)
+
+    def wait_closed(self, timeout: float) -> bool:
+        """Wait at most *timeout* seconds for libvirt's part of :meth:`close`; True once it
+        is done (a frozen daemon's is done when it answers again or dies: said in the log)."""
+        if self.closer is None:
+            return False
+        self.closer.join(max(0.0, timeout))
+        if self.closer.is_alive():
+            log.info("ipyvirt: %s does not answer; it is closed when it does", self.uri)
+            return False
+        return True
 
     def _release(self) -> None:
         """On a thread of its own: once no lease is held (no call of ipyvirt's threads on

@@ -286,11 +286,8 @@ class Fleet:
         # many frozen hosts cost CLOSE_WAIT once, not once each
         deadline = time.monotonic() + CLOSE_WAIT
         for host in hosts:
-            closer = host.connection.closer if host.connection is not None else None
-            if closer is not None:
-                closer.join(max(0.0, deadline - time.monotonic()))
-                if closer.is_alive():
-                    log.info("ipyvirt: %s does not answer; it is closed when it does", host.uri)
+            if host.connection is not None:
+                host.connection.wait_closed(deadline - time.monotonic())
 
     def __repr__(self) -> str:
         return repr(self.list())

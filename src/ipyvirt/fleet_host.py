@@ -253,14 +253,10 @@ class FleetHost:
         conn = self.connection
         if conn is None or conn.closed_reason or self._probing_since is not None:
             return
-        reader, leases = conn.reader, conn.leases
+        reader = conn.reader
         self._probing_since = self.loop.time()
-
-        def probing() -> _Probe:
-            # the connection is closed only once no lease is held: not under these calls
-            with leases.hold():
-                return _probe(reader)
-
+        # under a lease: the connection is closed only once none is held, not under these calls
+        probing = conn.leases.holding(lambda: _probe(reader))
         future = in_thread(self.loop, probing, name=f"ipyvirt-probe-{self.name}")
         future.add_done_callback(self._probed)
 

@@ -10,12 +10,15 @@ the time of their calls, and the connection is closed only once none is held.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 from ipyvirt.errors import IpyvirtError
 
 __all__ = ["Closing", "Leases"]
+
+R = TypeVar("R")
 
 
 class Closing(IpyvirtError):
@@ -61,6 +64,15 @@ class Leases:
                 self._held -= 1
                 if not self._held:
                     self._cond.notify_all()
+
+    def holding(self, call: Callable[[], R]) -> Callable[[], R]:
+        """*call* made under a lease: what a worker thread runs."""
+
+        def leased() -> R:
+            with self.hold():
+                return call()
+
+        return leased
 
     def close(self, timeout: float | None = None) -> bool:
         """Let no lease start, then wait until none is held (at most *timeout* seconds);

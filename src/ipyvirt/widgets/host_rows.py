@@ -117,12 +117,8 @@ class HostRows:
             if not whole and key is not None and key in self._handles:
                 states[name] = self._handles[key]
         full = [n for n in dirty if n not in states]
-        reader, host, leases = self.conn.reader, self.host, self.conn.leases
-
-        def read() -> _Read:
-            with leases.hold():
-                return _read(reader, states, full, host)
-
+        reader, host = self.conn.reader, self.host
+        read = self.conn.leases.holding(lambda: _read(reader, states, full, host))
         self._reads.submit(read, self._apply, self._failed)
 
     def _apply(self, read: _Read) -> None:
@@ -166,12 +162,8 @@ class HostRows:
             self._want_all = True  # after the read under way
             return
         self._want_all = False
-        reader, host, leases = self.conn.reader, self.host, self.conn.leases
-
-        def read() -> dict[str, _Found] | None:
-            with leases.hold():
-                return _read_all(reader, host)
-
+        reader, host = self.conn.reader, self.host
+        read = self.conn.leases.holding(lambda: _read_all(reader, host))
         self._reads.submit(read, self._apply_all, self._failed_all)
 
     def _apply_all(self, rows: dict[str, _Found] | None) -> None:
