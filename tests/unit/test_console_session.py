@@ -4,6 +4,7 @@ the test driver, which has no consoles."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import libvirt
 import pytest
@@ -32,6 +33,28 @@ def test_text_and_expect_across_chunks_cut_anywhere() -> None:
         assert loop.run_until_complete(session.expect("hé", timeout=1)).start() == 12
         session._take(b"x" * 100)  # past the scrollback: the oldest goes, both raw and text
         assert len(session.raw) == 64 and session.text() == "x" * 64
+    finally:
+        loop.close()
+        conn.close()
+
+
+def test_a_pattern_that_ends_with_the_line_waits_for_the_whole_line() -> None:
+    """Output arrives in chunks, and expect searches what has come so far: ``$`` matches at
+    its end too, so "4" of "42" can be taken for a whole line; ``\\n`` waits for the line's
+    end (the console tutorial's answer came back as "4" in a CI run)."""
+    conn = libvirt.open("test:///default")
+    loop = asyncio.new_event_loop()
+    try:
+        session = ConsoleSession(conn.lookupByName("test"), loop, scrollback=1024)
+        whole = loop.create_task(session.expect(re.compile(r"^(\d+)\n", re.M), timeout=1))
+        loop.run_until_complete(asyncio.sleep(0))  # the waiter is registered
+        session._take(b"echo $((6 * 7))\r\n4")
+        loop.run_until_complete(asyncio.sleep(0))
+        assert not whole.done()
+        # what the tutorial waited for before: the line "4", at the end of what has come
+        assert re.search(r"^(\d+)$", session.text(), re.M)[1] == "4"  # type: ignore[index]
+        session._take(b"2\r\n/ # ")
+        assert loop.run_until_complete(whole)[1] == "42"
     finally:
         loop.close()
         conn.close()

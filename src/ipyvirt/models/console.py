@@ -328,6 +328,10 @@ class ConsoleSession:
         """Wait until the console prints *pattern* (a str is matched literally, a compiled
         regex as itself) after the previous expect's match; the match.
 
+        Output arrives in chunks and each one is searched as it comes, so end a pattern with
+        what must follow it: ``\\n`` for a whole line. ``$`` also matches where the output so
+        far ends (``^(\\d+)$`` can match the "4" of "42"), as in pexpect.
+
         Raises :class:`TimeoutError` after *timeout* seconds, naming what it waited for."""
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
         match = self._search(regex)

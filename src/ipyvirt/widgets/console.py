@@ -168,7 +168,8 @@ class Console(View):
     async def expect(self, pattern: str | re.Pattern[str], timeout: float = 10) -> re.Match[str]:
         """Wait until the console prints *pattern* after the previous match (a str is taken
         literally, a compiled regex as itself); the match. :class:`TimeoutError` after
-        *timeout* seconds."""
+        *timeout* seconds. End a pattern with what must follow it (``\\n`` for a whole line):
+        ``$`` also matches where the output so far ends."""
         return await self.session.expect(pattern, timeout)
 
     def text(self) -> str:
