@@ -221,6 +221,8 @@ def storm(
     events the kernel got (None: a plain kernel)."""
     idle = cells(kp, time.monotonic() + 3.0)
     before = kp.k.value(received) if received else 0
+    if args.trace and received:
+        kp.k.execute("_trace.clear()").ok()
     since = len(kp.k.between)
     uris = hosts.uris
     cpu0, d_cpu0, (busy0, all0) = kp.cpu_seconds(), hosts.cpu_seconds(), _machine()
@@ -236,6 +238,7 @@ def storm(
 
         spy = _py_spy(kp.pid, args.seconds, args.profile)
     busy = cells(kp, t0 + args.seconds)
+    trace = kp.k.value("_trace") if args.trace and received else []
     if spy is not None:
         spy.wait()
     out, _ = producer.communicate(timeout=args.seconds + 120)
@@ -264,6 +267,7 @@ def storm(
         "daemons_cpu": (d_cpu1 - d_cpu0) / span,
         "machine_busy": (busy1 - busy0) / max(1, all1 - all0),
         "per_comm": {c: n / ((wall1 - wall0) / 1000) for c, n in per_comm.items()},
+        "trace": trace,
     }
 
 
@@ -414,6 +418,29 @@ _load_s = time.perf_counter() - _t
 del _reads, _m
 """
 RECEIVED = "len(dash.event_log.events) + dash.event_log.dropped"
+# --trace: where a cell's time goes in the kernel, per cell: from its execute request's date
+# to the pre-cell delivery (waiting for the main loop), the delivery (its timer fires), and
+# the widgets' flush that follows it.
+TRACE = """
+import datetime as _dt, ipyvirt.extension as _ext, ipyvirt.runtime as _rt
+_trace = []
+_deliver, _flush = _rt.Runtime.deliver_queued, _ext.flush_pending
+def _traced_deliver(self):
+    sent = get_ipython().kernel.get_parent()["header"]["date"]
+    if isinstance(sent, str):
+        sent = _dt.datetime.fromisoformat(sent.replace("Z", "+00:00"))
+    t0 = time.time()
+    d = _deliver(self)
+    _trace.append([t0 - sent.timestamp(), time.time() - t0, d.fires, 0.0])
+    return d
+def _traced_flush():
+    t0 = time.time()
+    n = _flush()
+    if _trace:
+        _trace[-1][3] = time.time() - t0
+    return n
+_rt.Runtime.deliver_queued, _ext.flush_pending = _traced_deliver, _traced_flush
+"""
 FREEZE = """
 def _freeze(name):
     others = [h.health for n, h in fleet.hosts.items() if n != name]
@@ -446,6 +473,10 @@ def fleet_kernel(hosts: Hosts, args: argparse.Namespace) -> dict[str, Any]:
     with KernelProcess() as kp:
         k = kp.k
         k.execute(SETUP, timeout=120).ok()
+        if args.trace:
+            k.execute(TRACE).ok()
+        if args.kernel_setup:
+            k.execute(args.kernel_setup).ok()
         out["rss_before"] = kp.rss_mib()
         fds = len(os.listdir(f"/proc/{kp.pid}/fd"))
         k.execute(CONNECT.format(uris=hosts.uris), timeout=180).ok()
@@ -809,6 +840,17 @@ def storm_table(s: dict[str, Any], c: dict[str, Any] | None, md: bool) -> None:
     rows = [(name, *(fmt(r) for r in runs.values())) for name, fmt in measures]
     busiest = sorted(s["per_widget"].items(), key=lambda kv: -kv[1])
     rows += [(f"comm_msg/s: {w}", f"{n:.1f}", *(["-"] if c else [])) for w, n in busiest]
+    for name, column in (
+        ("--trace: to the delivery, ms", 0),
+        ("--trace: the delivery, ms", 1),
+        ("--trace: its timer fires", 2),
+        ("--trace: the widgets' flush, ms", 3),
+    ):
+        if s["trace"]:
+            scale = 1 if column == 2 else 1000
+            values = [t[column] * scale for t in s["trace"]]
+            text = f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} (p50 / p99)"
+            rows.append((name, text, *(["-"] if c else [])))
     print_table(("storm", *runs), rows, md)
 
 
@@ -824,6 +866,12 @@ def main() -> None:
     parser.add_argument("--no-freeze", action="store_true", help="skip the frozen daemon")
     parser.add_argument("--markdown", action="store_true", help="print markdown tables")
     parser.add_argument("--profile", metavar="FILE", help="py-spy the fleet's kernel in the storm")
+    parser.add_argument(
+        "--trace", action="store_true", help="where the storm's cells wait, in the kernel"
+    )
+    parser.add_argument(
+        "--kernel-setup", metavar="CODE", help="run CODE in the fleet's kernel first (experiments)"
+    )
     parser.add_argument("--produce", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.produce:
