@@ -130,7 +130,10 @@ def test_fleet_dashboard_light_and_dark(
         "el => el.querySelectorAll('tr.ipyvirt-row').length === 5", arg=table.element_handle()
     )
     assert web.locator("button.ipyvirt-fold").get_attribute("aria-expanded") == "false"
-    assert web.locator("button.ipyvirt-fold").evaluate("b => b === document.activeElement")
+    focused = web.locator("button.ipyvirt-fold").evaluate(
+        "b => b === document.activeElement || document.activeElement.outerHTML.slice(0, 200)"
+    )
+    assert focused is True, f"the fold button lost the focus to {focused}"
     jupyter.shoot(dashboard, IMAGES / "fleet-folded-light.png")
     table.locator("button.ipyvirt-fold-all", has_text="collapse all").click()
     jupyter.page.wait_for_function(

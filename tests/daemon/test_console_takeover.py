@@ -198,6 +198,14 @@ def test_closing_a_console_taken_over_while_it_floods_never_blocks_the_loop(
         loop = asyncio.get_running_loop()
         watchdog = Watchdog(loop, pytestconfig, libvirtd_qemu)
         conn = libvirt.open(qemu_guest.uri)
+        # if the daemon drops this connection, the failure says when and why
+        closed: list[str] = []
+        conn.registerCloseCallback(
+            lambda _c, reason, _o: closed.append(
+                f"the connection closed (reason {reason}) after {len(answered)} closes"
+            ),
+            None,
+        )
         dom = conn.lookupByName(qemu_guest.name)
         try:
             first = ConsoleSession(dom, loop, force=True)
@@ -223,12 +231,17 @@ def test_closing_a_console_taken_over_while_it_floods_never_blocks_the_loop(
                 session.close()  # returns, whatever the daemon did with our stream
                 assert session.stream is None and session.status == "closed"
         finally:
-            last = ConsoleSession(dom, loop, force=True)
-            last.open()
-            last.send("\x03")  # the flood ends
-            last.close()
-            conn.close()
-            watchdog.stop()
+            try:
+                assert not closed, closed[0]
+                last = ConsoleSession(dom, loop, force=True)
+                last.open()
+                last.send("\x03")  # the flood ends
+                last.close()
+            finally:
+                # stopped whatever happened: a watchdog left running outlives its loop and
+                # fails the next test
+                watchdog.stop()
+                conn.close()
 
     run(rounds())
     # every close aborted its stream; the loop never waited for an answer that never came
