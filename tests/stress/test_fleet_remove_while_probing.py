@@ -4,7 +4,10 @@
 (libvirt-python's close drops the reference a call does not hold: SIGSEGV, or a hang). The
 invariant (``FleetHost.close``): a host's connection is closed only after its probe's thread
 has returned from its calls. Each round removes a host at the moment a probe is under way
-on a daemon of 300 domains (a bulk stats call of a few ms).
+on a daemon of 300 domains (a bulk stats call of a few ms), until 50 removals have met one:
+how many rounds that takes depends on the machine's load (a CI run on a busy machine met a
+probe in 40 of 100 rounds), so the rounds go on, up to 1,000, rather than a share being
+asserted.
 """
 
 from __future__ import annotations
@@ -23,7 +26,10 @@ from inproc import Run, until
 
 pytestmark = [pytest.mark.stress, pytest.mark.daemon]
 
-ROUNDS = 100
+#: removals that must meet a probe under way
+CAUGHT = 50
+#: rounds at most to get there
+ROUNDS = 1000
 
 
 @pytest.fixture(scope="module")
@@ -41,8 +47,10 @@ def daemon() -> Iterator[Libvirtd]:
 def test_remove_a_host_whose_probe_is_under_way(run: Run, daemon: Libvirtd) -> None:
     async def go() -> None:
         fleet = ipyvirt.Fleet(probe=0.001)  # a probe starts as soon as the last one ended
-        caught = 0
-        for r in range(ROUNDS):
+        caught = r = 0
+        while caught < CAUGHT:
+            assert r < ROUNDS, f"only {caught} of {r} removals met a probe under way"
+            r += 1
             (host,) = fleet.add(f"h{r}={daemon.test_uri}")
             await until(lambda h=host: h.health == "connected" and h.last is not None, "a probe")
             await until(lambda h=host: h._probing_since is not None, "a probe under way")
@@ -51,7 +59,6 @@ def test_remove_a_host_whose_probe_is_under_way(run: Run, daemon: Libvirtd) -> N
             fleet.remove(host.name)
             conn = host.connection
             assert conn is not None and conn.closed_reason == "client"
-        assert caught > ROUNDS / 2, caught  # most removals met a probe under way
         fleet.close()
 
     run(go())
