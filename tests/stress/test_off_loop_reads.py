@@ -47,8 +47,14 @@ def test_every_read_ends_in_one_apply_none_after_close(main: MainLoop, limit: in
     counter = iter(range(10**9))
 
     def work(i: int) -> None:
-        if i == 0:  # the closer
-            time.sleep(random.uniform(0.01, 0.05))
+        if i == 0:  # the closer: at a random moment once reads are under way
+            # A fixed sleep first could end before the main loop, short of the GIL among
+            # the submitting threads on a busy machine, had started a single read (the
+            # test would then fail on started > 0). off.started only grows: read racily.
+            deadline = time.monotonic() + BOUND
+            while off.started < 10 and time.monotonic() < deadline:
+                time.sleep(0.001)
+            time.sleep(random.uniform(0, 0.04))
             off.close()
             closed_at.append(time.monotonic())
             return
