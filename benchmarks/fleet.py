@@ -840,17 +840,16 @@ def storm_table(s: dict[str, Any], c: dict[str, Any] | None, md: bool) -> None:
     rows = [(name, *(fmt(r) for r in runs.values())) for name, fmt in measures]
     busiest = sorted(s["per_widget"].items(), key=lambda kv: -kv[1])
     rows += [(f"comm_msg/s: {w}", f"{n:.1f}", *(["-"] if c else [])) for w, n in busiest]
-    for name, column in (
-        ("--trace: to the delivery, ms", 0),
-        ("--trace: the delivery, ms", 1),
-        ("--trace: its timer fires", 2),
-        ("--trace: the widgets' flush, ms", 3),
-    ):
-        if s["trace"]:
-            scale = 1 if column == 2 else 1000
-            values = [t[column] * scale for t in s["trace"]]
-            text = f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} (p50 / p99)"
-            rows.append((name, text, *(["-"] if c else [])))
+    traced = (
+        ("--trace: to the delivery, ms", 1000),
+        ("--trace: the delivery, ms", 1000),
+        ("--trace: its timer fires", 1),
+        ("--trace: the widgets' flush, ms", 1000),
+    )
+    for column, (name, scale) in enumerate(traced if s["trace"] else ()):
+        values = [t[column] * scale for t in s["trace"]]
+        text = f"{percentile(values, 50):.1f} / {percentile(values, 99):.1f} (p50 / p99)"
+        rows.append((name, text, *(["-"] if c else [])))
     print_table(("storm", *runs), rows, md)
 
 
